@@ -1,0 +1,81 @@
+"""Sessions for closebench: thin calls into the `closebench` CLI (posargs pass through)."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    spec = f".[{','.join(extras)}]" if extras else "."
+    session.install("-e", spec)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and format check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Unit and bench tests (bench tests need root; they skip with a reason otherwise)."""
+    _install(session, "test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def compare(session: nox.Session) -> None:
+    """The default matrix on the emulated bench, then the report (`-- --quick` for a smoke run)."""
+    _install(session)
+    session.run("closebench", "compare", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def run(session: nox.Session) -> None:
+    """Any matrix from flags: --variants, --profiles, --links, --repetitions, --lwip."""
+    _install(session)
+    session.run("closebench", "run", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def report(session: nox.Session) -> None:
+    """Re-render the report of an existing run directory (no re-measuring)."""
+    _install(session)
+    if not session.posargs:
+        session.error("Usage: nox -s report -- RUN_DIR [--allow-incomplete]")
+    session.run("closebench", "report", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def regress(session: nox.Session) -> None:
+    """Compare a run against a stored baseline: exit 1 on a significant regression."""
+    _install(session)
+    session.run("closebench", "regress", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def probe(session: nox.Session) -> None:
+    """Close-handling probes (fingerprint) against one or more variants."""
+    _install(session)
+    session.run("closebench", "probe", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def flash(session: nox.Session) -> None:
+    """Flash a real board (hardware backend): -- --variant NAME --board NAME [--dry-run]."""
+    _install(session)
+    session.run("closebench", "flash", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def perf(session: nox.Session) -> None:
+    """Benchmarks: device top rate, harness ratio, analyzer speed vs tshark (prints figures)."""
+    _install(session, "test")
+    session.run("closebench", "perf", *session.posargs)
