@@ -1,0 +1,174 @@
+"""One cell (variant x load profile x link x repetition): measure in a sandbox, then analyse.
+
+The sandbox part (cell_inside) records; everything after it is analysis of the cell folder,
+so `metrics.json` can always be re-derived from the files next to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from closebench import capture, load
+from closebench.bench import netsetup
+from closebench.bench.sandbox import Sandbox
+from closebench.bench.testbed import DeviceSpec
+from closebench.links import LinkProfile
+from closebench.load import LoadProfile
+from closebench.variants import Variant
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    variant: Variant
+    profile: LoadProfile
+    link: LinkProfile
+    repetition: int
+    lwip: str | None  # lwIP release the device is built on (None for the Linux reference)
+    run_time_s: float
+    cooldown_s: float
+    lwip_axis: bool = False  # several releases in this run: put the release in the cell id
+
+    @property
+    def id(self) -> str:
+        cid = f"{self.variant.name}__{self.profile.name}__{self.link.name}__r{self.repetition}"
+        return f"{cid}__lwip{self.lwip}" if self.lwip_axis and self.lwip else cid
+
+    @property
+    def seed(self) -> int:
+        """Same cell, same link drops, on every machine."""
+        digest = hashlib.sha256(f"closebench-link:{self.id}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") >> 1
+
+
+def device_spec(plan: CellPlan, binary: Path, cell_dir: Path, duration_s: float) -> DeviceSpec:
+    return DeviceSpec(
+        kind=plan.variant.kind,
+        binary=str(binary),
+        device_args=plan.variant.device_args() if plan.variant.kind == "lwip" else [],
+        link_args=plan.link.device_args(),
+        seed=plan.seed,
+        pcap=str(cell_dir / "capture-device.pcap"),
+        timeline=str(cell_dir / "device.csv"),
+        log_dir=str(cell_dir),
+        duration_s=duration_s,
+    )
+
+
+def measure(plan: CellPlan, binary: Path, cell_dir: Path) -> dict[str, Any]:
+    """Record the cell inside a fresh sandbox; returns inner.json (status and counters)."""
+    cell_dir.mkdir(parents=True, exist_ok=False)
+    bound_s = plan.run_time_s + plan.cooldown_s + 60
+    argv, env = load.locust_command(
+        plan.profile, host=f"http://{netsetup.DEVICE_IP}", out_dir=cell_dir,
+        run_time_s=plan.run_time_s,
+    )
+    spec = {
+        "cell_dir": str(cell_dir),
+        "device": device_spec(plan, binary, cell_dir, bound_s + 30).__dict__,
+        "locust": {"argv": argv, "env": env, "timeout_s": plan.run_time_s + 30},
+        "cooldown_s": plan.cooldown_s,
+    }
+    spec_path = cell_dir / "cell-spec.json"
+    spec_path.write_text(json.dumps(spec, indent=1))
+    box = Sandbox([sys.executable, "-m", "closebench.bench.cell_inside", str(spec_path)],
+                  log=cell_dir / "sandbox.log")
+    try:
+        box.wait(bound_s)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        box.stop()  # also on Ctrl-C: the capture is flushed, then the namespace dies
+    inner_path = cell_dir / "inner.json"
+    if not inner_path.exists():
+        return {"status": f"failed: the sandbox ended without a result (see {cell_dir}/sandbox.log)"}
+    return json.loads(inner_path.read_text())
+
+
+def device_figures(cell_dir: Path) -> dict[str, Any]:
+    path = cell_dir / "device.csv"
+    if not path.exists() or path.stat().st_size == 0:
+        return {}
+    df = pd.read_csv(path)
+    if df.empty:
+        return {}
+
+    def peak(col: str) -> int | None:
+        return int(df[col].max()) if col in df and df[col].notna().any() else None
+
+    return {
+        "peak_pcbs": peak("pcbs"),
+        "peak_time_wait": peak("time_wait"),
+        "alloc_fail": peak("alloc_fail"),
+        "syn_dropped": peak("syn_dropped"),
+        "culled": peak("culled"),
+    }
+
+
+def analyse(plan: CellPlan | None, cell_dir: Path, inner: dict[str, Any]) -> dict[str, Any]:
+    """Derive metrics.json from the cell folder alone (rerunnable: `closebench reanalyse`)."""
+    from closebench.analysis import analyze_capture, write_outputs
+
+    events = json.loads((cell_dir / "events.json").read_text())["events"]
+    load_stop = events.get("load_stop", {}).get("capture")
+    client_pcap = cell_dir / "capture-client.pcap"
+    device_pcap = cell_dir / "capture-device.pcap"
+    result = analyze_capture(client_pcap, device_ip=netsetup.DEVICE_IP, load_stop=load_stop)
+    write_outputs(result, cell_dir)
+    metrics = json.loads((cell_dir / "metrics.json").read_text())
+    if device_pcap.exists():
+        dev = analyze_capture(device_pcap, device_ip=netsetup.DEVICE_IP, load_stop=load_stop)
+        metrics["device_view"] = dev.summary
+    load_section = load.finalize_load_outputs(cell_dir)
+    syns = capture.count_first_syns(client_pcap, server_port=80)
+    load_section["syns_in_capture"] = syns
+    load_section["connections_match_requests"] = syns == load_section.get("requests")
+    client_cap = inner.get("capture_client", {})
+    dropped = int(client_cap.get("dropped_kernel") or 0) + int(client_cap.get("dropped_ifc") or 0)
+    device_ok = inner.get("device", {}).get("exit_code") == 0
+    metrics.update(
+        schema_version=SCHEMA_VERSION,
+        load=load_section,
+        capture={
+            "client": client_cap,
+            "device": {
+                "packets": capture.count_packets(device_pcap) if device_pcap.exists() else 0,
+                "dropped": 0 if device_ok else None,  # written by the device itself
+            },
+            "complete": dropped == 0 and device_ok and inner.get("status") == "ok",
+        },
+        device={**device_figures(cell_dir), "counters": inner.get("device", {})},
+    )
+    if plan is not None:
+        metrics["cell"] = {
+            "id": plan.id, "variant": plan.variant.name, "profile": plan.profile.name,
+            "link": plan.link.name, "repetition": plan.repetition, "lwip": plan.lwip,
+            "seed": plan.seed,
+        }
+    (cell_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, default=str))
+    return metrics
+
+
+def run_cell(plan: CellPlan, binary: Path, run_dir: Path) -> dict[str, Any]:
+    cell_dir = run_dir / plan.id
+    started = time.time()
+    inner = measure(plan, binary, cell_dir)
+    status = inner.get("status", "failed: no status")
+    if status == "interrupted":
+        return {"id": plan.id, "status": status}
+    try:
+        metrics = analyse(plan, cell_dir, inner)
+    except Exception as exc:  # keep the run going; the cell says why
+        return {"id": plan.id, "status": f"failed: analysis: {exc}"}
+    return {"id": plan.id, "status": status, "seconds": round(time.time() - started, 1),
+            "complete_capture": metrics["capture"]["complete"]}
