@@ -1,0 +1,144 @@
+"""`closebench perf`: the figures that say whether the harness or the device is the limit.
+
+Printed side by side in one run (the machine is shared and noisy: compare ratios, not
+absolute numbers): the device's short-connection rate and the CPU split, the harness rate
+(locust + capture) against the same device as a ratio, capture completeness at that rate,
+and the analyzer against tshark on a >= 1 M-packet capture of real short connections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from closebench import paths
+from closebench.bench.sandbox import Sandbox
+from closebench.bench.testbed import DeviceSpec
+
+# A device that never runs out of PCBs and recycles TIME_WAIT in 100 ms, so the rate measured
+# is the stack's speed, not its TIME_WAIT budget (client ports wrap within seconds at 10 k/s).
+PERF_OPTIONS = {"TCP_MSL": 50, "MEMP_NUM_TCP_PCB": 256, "TCP_MSS": 1460}
+PERF_LWIP = "2.1.3"
+ANALYZER_PACKETS = 1_000_000
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("perf", help="benchmarks: device rate, harness ratio, analyzer vs tshark")
+    p.add_argument("--seconds", type=float, default=10, help="per rate measurement")
+    p.add_argument("--skip", default="", help="comma list of: device,harness,analyzer")
+    p.set_defaults(func=cmd_perf)
+
+
+def _sandboxed(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    spec_path = out_dir / "perf-spec.json"
+    spec_path.write_text(json.dumps(spec))
+    box = Sandbox([sys.executable, "-m", "closebench.bench.perf_inside", str(spec_path)],
+                  log=out_dir / "sandbox.log")
+    try:
+        box.wait(spec["duration_s"] + 120)
+    finally:
+        box.stop()
+    return json.loads((out_dir / "perf.json").read_text())
+
+
+def _device(binary: Path, out_dir: Path) -> dict[str, Any]:
+    return DeviceSpec(kind="lwip", binary=str(binary), device_args=["--close", "bsd-socket"],
+                      log_dir=str(out_dir), duration_s=900).__dict__
+
+
+def device_rate(binary: Path, seconds: float, out_dir: Path, *, capture: bool = False,
+                max_conns: int = 10**7) -> dict[str, Any]:
+    spec = {"out_dir": str(out_dir), "device": _device(binary, out_dir), "mode": "loops",
+            "clients": 2, "duration_s": seconds, "max_conns": max_conns, "capture": capture}
+    return _sandboxed(spec, out_dir)
+
+
+def harness_rate(binary: Path, seconds: float, out_dir: Path) -> dict[str, Any]:
+    from closebench import capture, load
+
+    profile = load.load_profile("burst")
+    argv, env = load.locust_command(profile, host="http://198.18.0.2", out_dir=out_dir,
+                                    run_time_s=seconds, processes=2)
+    spec = {"out_dir": str(out_dir), "device": _device(binary, out_dir), "mode": "locust",
+            "argv": argv, "env": env, "duration_s": seconds, "capture": True}
+    res = _sandboxed(spec, out_dir)
+    res["load"] = load.finalize_load_outputs(out_dir)
+    res["syns_in_capture"] = capture.count_first_syns(out_dir / "capture-client.pcap")
+    return res
+
+
+def analyzer_capture(binary: Path, console: Console) -> Path:
+    """A >= 1 M-packet capture of real short connections from the bench, made once."""
+    from closebench.capture import count_packets
+
+    target = paths.cache_dir() / "perf" / f"bench-{ANALYZER_PACKETS}.pcap"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        console.print("making the analyzer's capture from the bench (once) ...")
+        # ~9-10 packets per short connection on an ideal link
+        device_rate(binary, 120, Path(tmp), capture=True, max_conns=ANALYZER_PACKETS // 18 + 1)
+        pcap = Path(tmp) / "capture-client.pcap"
+        n = count_packets(pcap)
+        console.print(f"captured {n} packets")
+        pcap.replace(target)
+    return target
+
+
+def cmd_perf(args: argparse.Namespace) -> int:
+    from closebench.bench.device_build import build_device
+
+    console = Console()
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    build = build_device(PERF_LWIP, PERF_OPTIONS, log=console.print)
+    table = Table(title="closebench perf (one run, side by side)")
+    table.add_column("measure")
+    table.add_column("figure", justify="right")
+    table.add_column("note")
+    dev: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="closebench-perf-") as tmp:
+        work = Path(tmp)
+        if "device" not in skip:
+            (work / "device").mkdir()
+            dev = device_rate(build.path, args.seconds, work / "device")
+            table.add_row("device: short connections/s (2 client loops, ideal)",
+                          f"{dev['conn_per_s']:.0f}", f"{dev['failed']} failed")
+            table.add_row("device CPU (fraction of one core)", f"{dev['device_cpu']:.2f}",
+                          "< 0.9: the client loops, not the device, were the limit"
+                          if dev["device_cpu"] < 0.9 else "device saturated")
+            table.add_row("client CPU (cores)", f"{dev['client_cpu']:.2f}", "")
+        if "harness" not in skip:
+            (work / "harness").mkdir()
+            har = harness_rate(build.path, args.seconds, work / "harness")
+            rps = har["load"].get("rps") or 0.0
+            cap = har.get("capture", {})
+            table.add_row("harness: locust (2 processes) + tcpdump, requests/s", f"{rps:.0f}",
+                          f"{har['load'].get('failed', 0)} failed")
+            if dev:
+                ratio = rps / dev["conn_per_s"] if dev.get("conn_per_s") else float("nan")
+                table.add_row("harness / device-loop rate", f"{ratio:.2f}",
+                              ">= 1 means the device saturates first")
+            table.add_row("capture drops (kernel + interface)",
+                          str(int(cap.get("dropped_kernel") or 0) + int(cap.get("dropped_ifc") or 0)),
+                          f"{cap.get('packets', 0)} packets captured")
+            table.add_row("first SYNs in capture vs requests",
+                          f"{har['syns_in_capture']} / {har['load'].get('requests')}", "")
+    if "analyzer" not in skip:
+        from closebench.analysis.benchmark import run as bench_analyzer
+
+        pcap = analyzer_capture(build.path, console)
+        res = bench_analyzer(pcap)
+        console.print_json(json.dumps(res, default=str))
+        for key, value in res.items():
+            if isinstance(value, int | float):
+                table.add_row(f"analyzer: {key}", f"{value:,.2f}", "")
+    console.print(table)
+    return 0
