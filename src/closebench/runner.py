@@ -11,7 +11,6 @@ import os
 import platform
 import signal
 import subprocess
-
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -62,8 +61,18 @@ class Matrix:
                 for profile in self.profiles:
                     for link in self.links:
                         for rep in range(1, self.repetitions + 1):
-                            plans.append(CellPlan(v, profile, link, rep, release,
-                                                  self.run_time_s, self.cooldown_s, axis))
+                            plans.append(
+                                CellPlan(
+                                    v,
+                                    profile,
+                                    link,
+                                    rep,
+                                    release,
+                                    self.run_time_s,
+                                    self.cooldown_s,
+                                    axis,
+                                )
+                            )
         return plans
 
 
@@ -84,7 +93,9 @@ def make_matrix(
 
         for release in lwip:
             if release not in SUPPORTED:
-                raise UserError(f"--lwip {release}: not buildable here (known: {', '.join(SUPPORTED)})")
+                raise UserError(
+                    f"--lwip {release}: not buildable here (known: {', '.join(SUPPORTED)})"
+                )
     return Matrix(
         variants=load_variants(variants),
         profiles=[load_profile(p) for p in profiles],
@@ -92,8 +103,9 @@ def make_matrix(
         repetitions=repetitions,
         lwip=list(lwip) if lwip else None,
         run_time_s=run_time_s or (QUICK_RUN_TIME_S if quick else DEFAULT_RUN_TIME_S),
-        cooldown_s=cooldown_s if cooldown_s is not None else (
-            QUICK_COOLDOWN_S if quick else DEFAULT_COOLDOWN_S),
+        cooldown_s=cooldown_s
+        if cooldown_s is not None
+        else (QUICK_COOLDOWN_S if quick else DEFAULT_COOLDOWN_S),
     )
 
 
@@ -135,8 +147,10 @@ class Run:
             probe.write_text("")
             probe.unlink()
         except OSError as exc:
-            raise UserError(f"results directory {base} is not writable ({exc.strerror}); "
-                            "set CLOSEBENCH_RESULTS to a writable folder") from exc
+            raise UserError(
+                f"results directory {base} is not writable ({exc.strerror}); "
+                "set CLOSEBENCH_RESULTS to a writable folder"
+            ) from exc
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         self.dir = base / f"{stamp}-{kind}"
         n = 1
@@ -148,8 +162,12 @@ class Run:
             "schema_version": 1,
             "run_id": self.dir.name,
             "suite": _git(),
-            "host": {"kernel": platform.release(), "python": platform.python_version(),
-                     "machine": platform.machine(), "cpus": os.cpu_count()},
+            "host": {
+                "kernel": platform.release(),
+                "python": platform.python_version(),
+                "machine": platform.machine(),
+                "cpus": os.cpu_count(),
+            },
             "tools": {
                 "tcpdump": _tool_version(["tcpdump", "--version"]),
                 "tshark": _tool_version(["tshark", "--version"]),
@@ -202,15 +220,23 @@ def build_devices(matrix: Matrix, log: Callable[[str], None]) -> dict[tuple[str,
 def _variant_record(variant: Variant, build: Any) -> dict[str, Any]:
     em = variant.emulation
     return {
-        "name": variant.name, "kind": variant.kind, "firmware": variant.firmware,
-        "version": variant.version, "chip": variant.chip, "stack": variant.stack,
+        "name": variant.name,
+        "kind": variant.kind,
+        "firmware": variant.firmware,
+        "version": variant.version,
+        "chip": variant.chip,
+        "stack": variant.stack,
         "lwip_build": getattr(build, "lwip_version", None) if variant.kind == "lwip" else None,
         "debian_version": getattr(build, "debian_version", None),
         "tarball_sha256": getattr(build, "tarball_sha256", None),
         "device_build_key": getattr(build, "key", None),
-        "options": em.options, "close": em.close, "admission": em.admission,
-        "admission_limit": em.admission_limit, "tw_cap": em.tw_cap,
-        "cull_closing": em.cull_closing, "known_differences": list(em.known_differences),
+        "options": em.options,
+        "close": em.close,
+        "admission": em.admission,
+        "admission_limit": em.admission_limit,
+        "tw_cap": em.tw_cap,
+        "cull_closing": em.cull_closing,
+        "known_differences": list(em.known_differences),
     }
 
 
@@ -231,7 +257,8 @@ def run_matrix(
     for plan in plans:
         run.manifest["variants"].setdefault(
             plan.variant.name if not plan.lwip_axis else f"{plan.variant.name}@{plan.lwip}",
-            _variant_record(plan.variant, builds[(plan.variant.name, plan.lwip)]))
+            _variant_record(plan.variant, builds[(plan.variant.name, plan.lwip)]),
+        )
         run.manifest["seeds"][plan.id] = plan.seed
     run.save()
     jobs = jobs or auto_jobs(matrix)
@@ -240,8 +267,10 @@ def run_matrix(
     task = progress.add_task("cells", total=len(plans)) if progress else None
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(run_cell, p, builds[(p.variant.name, p.lwip)].path, run.dir): p
-                       for p in plans}
+            futures = {
+                pool.submit(run_cell, p, builds[(p.variant.name, p.lwip)].path, run.dir): p
+                for p in plans
+            }
             try:
                 for fut in as_completed(futures):
                     plan = futures[fut]
@@ -249,8 +278,13 @@ def run_matrix(
                         cell = fut.result()
                     except Exception as exc:  # one broken cell must not lose the others
                         cell = {"id": plan.id, "status": f"failed: {exc}"}
-                    cell.update(variant=plan.variant.name, profile=plan.profile.name,
-                                link=plan.link.name, repetition=plan.repetition, lwip=plan.lwip)
+                    cell.update(
+                        variant=plan.variant.name,
+                        profile=plan.profile.name,
+                        link=plan.link.name,
+                        repetition=plan.repetition,
+                        lwip=plan.lwip,
+                    )
                     run.manifest["cells"].append(cell)
                     run.save()
                     done += 1
@@ -280,5 +314,3 @@ def wall_estimate_s(matrix: Matrix, jobs: int) -> float:
     cells = len(matrix.cells())
     waves = -(-cells // jobs)
     return waves * (matrix.run_time_s + matrix.cooldown_s + 8)
-
-

@@ -70,7 +70,9 @@ def measure(plan: CellPlan, binary: Path, cell_dir: Path) -> dict[str, Any]:
     cell_dir.mkdir(parents=True, exist_ok=False)
     bound_s = plan.run_time_s + plan.cooldown_s + 60
     argv, env = load.locust_command(
-        plan.profile, host=f"http://{netsetup.DEVICE_IP}", out_dir=cell_dir,
+        plan.profile,
+        host=f"http://{netsetup.DEVICE_IP}",
+        out_dir=cell_dir,
         run_time_s=plan.run_time_s,
     )
     spec = {
@@ -81,8 +83,10 @@ def measure(plan: CellPlan, binary: Path, cell_dir: Path) -> dict[str, Any]:
     }
     spec_path = cell_dir / "cell-spec.json"
     spec_path.write_text(json.dumps(spec, indent=1))
-    box = Sandbox([sys.executable, "-m", "closebench.bench.cell_inside", str(spec_path)],
-                  log=cell_dir / "sandbox.log")
+    box = Sandbox(
+        [sys.executable, "-m", "closebench.bench.cell_inside", str(spec_path)],
+        log=cell_dir / "sandbox.log",
+    )
     try:
         box.wait(bound_s)
     except subprocess.TimeoutExpired:
@@ -91,7 +95,9 @@ def measure(plan: CellPlan, binary: Path, cell_dir: Path) -> dict[str, Any]:
         box.stop()  # also on Ctrl-C: the capture is flushed, then the namespace dies
     inner_path = cell_dir / "inner.json"
     if not inner_path.exists():
-        return {"status": f"failed: the sandbox ended without a result (see {cell_dir}/sandbox.log)"}
+        return {
+            "status": f"failed: the sandbox ended without a result (see {cell_dir}/sandbox.log)"
+        }
     return json.loads(inner_path.read_text())
 
 
@@ -151,8 +157,12 @@ def analyse(plan: CellPlan | None, cell_dir: Path, inner: dict[str, Any]) -> dic
     )
     if plan is not None:
         metrics["cell"] = {
-            "id": plan.id, "variant": plan.variant.name, "profile": plan.profile.name,
-            "link": plan.link.name, "repetition": plan.repetition, "lwip": plan.lwip,
+            "id": plan.id,
+            "variant": plan.variant.name,
+            "profile": plan.profile.name,
+            "link": plan.link.name,
+            "repetition": plan.repetition,
+            "lwip": plan.lwip,
             "seed": plan.seed,
         }
     (cell_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, default=str))
@@ -170,5 +180,9 @@ def run_cell(plan: CellPlan, binary: Path, run_dir: Path) -> dict[str, Any]:
         metrics = analyse(plan, cell_dir, inner)
     except Exception as exc:  # keep the run going; the cell says why
         return {"id": plan.id, "status": f"failed: analysis: {exc}"}
-    return {"id": plan.id, "status": status, "seconds": round(time.time() - started, 1),
-            "complete_capture": metrics["capture"]["complete"]}
+    return {
+        "id": plan.id,
+        "status": status,
+        "seconds": round(time.time() - started, 1),
+        "complete_capture": metrics["capture"]["complete"],
+    }

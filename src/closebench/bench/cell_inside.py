@@ -49,8 +49,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         if load:
             _event(events, "load_start")
             with (cell / "locust.log").open("ab") as log:
-                proc = subprocess.Popen(load["argv"], env=load["env"], cwd=cell,
-                                        stdout=log, stderr=subprocess.STDOUT)
+                proc = subprocess.Popen(
+                    load["argv"], env=load["env"], cwd=cell, stdout=log, stderr=subprocess.STDOUT
+                )
                 try:
                     result["locust_exit"] = proc.wait(load["timeout_s"])
                 except subprocess.TimeoutExpired:
@@ -76,7 +77,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
             time.sleep(spec.get("capture_tail_s", 2.0))  # tcpdump buffers ~1 s of packets
             result["capture_client"] = dump.stop()
         (cell / "events.json").write_text(
-            json.dumps({"clock": "CLOCK_REALTIME", "events": events}, indent=1))
+            json.dumps({"clock": "CLOCK_REALTIME", "events": events}, indent=1)
+        )
         (cell / "inner.json").write_text(json.dumps(result, indent=1))
     return result
 

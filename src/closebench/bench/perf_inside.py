@@ -72,8 +72,10 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {"mode": spec["mode"]}
     if spec["mode"] == "loops":
         q: Any = mp.Queue()
-        procs = [mp.Process(target=_client_loop, args=(spec["duration_s"], spec["max_conns"], q))
-                 for _ in range(spec["clients"])]
+        procs = [
+            mp.Process(target=_client_loop, args=(spec["duration_s"], spec["max_conns"], q))
+            for _ in range(spec["clients"])
+        ]
         for p in procs:
             p.start()
         counts = [q.get() for _ in procs]
@@ -83,9 +85,15 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         result["failed"] = sum(c[1] for c in counts)
     else:
         with (out_dir / "locust.log").open("ab") as log:
-            proc = subprocess.run(spec["argv"], env=spec["env"], cwd=out_dir, stdout=log,
-                                  stderr=subprocess.STDOUT, timeout=spec["duration_s"] + 60,
-                                  check=False)
+            proc = subprocess.run(
+                spec["argv"],
+                env=spec["env"],
+                cwd=out_dir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=spec["duration_s"] + 60,
+                check=False,
+            )
         result["locust_exit"] = proc.returncode
     elapsed = time.monotonic() - t0
     result["elapsed_s"] = elapsed

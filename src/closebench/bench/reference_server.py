@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import signal
 import sys
@@ -120,8 +121,14 @@ async def timeline(path: Path, port: int, interval_s: float) -> None:
             reason = "tick" if now >= next_tick else ("change" if key != last else "")
             if reason:
                 pcbs = sum(v for k, v in counts.items() if k != "listen")
-                row = {"epoch_s": f"{time.time():.6f}", "t_ms": int((now - start) * 1000),
-                       "reason": reason, "led": int(Led.on), "pcbs": pcbs, **counts}
+                row = {
+                    "epoch_s": f"{time.time():.6f}",
+                    "t_ms": int((now - start) * 1000),
+                    "reason": reason,
+                    "led": int(Led.on),
+                    "pcbs": pcbs,
+                    **counts,
+                }
                 out.writerow([row.get(c, "") for c in COLUMNS])
                 fh.flush()
                 last = key
@@ -138,12 +145,12 @@ async def serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(sig, stop.set)
     tasks = []
     if args.timeline:
-        tasks.append(asyncio.create_task(timeline(args.timeline, args.port, args.timeline_ms / 1e3)))
+        tasks.append(
+            asyncio.create_task(timeline(args.timeline, args.port, args.timeline_ms / 1e3))
+        )
     print(f"reference ready port={args.port}", flush=True)
-    try:
+    with contextlib.suppress(TimeoutError):  # --duration-s: the safety bound
         await asyncio.wait_for(stop.wait(), timeout=args.duration_s)
-    except TimeoutError:
-        pass
     server.close()
     for task in tasks:
         task.cancel()

@@ -9,6 +9,7 @@ Nothing is named under /run/netns, so nothing can be left behind and two runs ne
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import shutil
@@ -31,7 +32,9 @@ def _die_with_parent() -> None:
 def check_can_sandbox() -> None:
     """One clear line when this machine cannot run the emulated bench."""
     if shutil.which("unshare") is None or shutil.which("ip") is None:
-        raise UserError("the emulated bench needs `unshare` and `ip`: apt-get install util-linux iproute2")
+        raise UserError(
+            "the emulated bench needs `unshare` and `ip`: apt-get install util-linux iproute2"
+        )
     if not Path("/dev/net/tun").exists():
         raise UserError(
             "/dev/net/tun is missing: the emulated bench needs TUN/TAP "
@@ -49,7 +52,8 @@ class Sandbox:
 
     def __init__(self, argv: list[str], *, log: Path, env: dict[str, str] | None = None) -> None:
         check_can_sandbox()
-        cmd = ["unshare", "--net", "--pid", "--kill-child", "--", *argv]
+        # --mount-proc: inside, /proc must show the sandbox's own PIDs (nsenter by PID relies on it)
+        cmd = ["unshare", "--net", "--pid", "--mount-proc", "--kill-child", "--", *argv]
         self.log_path = log
         self._log = log.open("ab")
         self.proc = subprocess.Popen(
@@ -77,8 +81,7 @@ class Sandbox:
                 return int(text[0])
             if self.proc.poll() is not None:
                 raise UserError(
-                    f"`unshare --net --pid` exited with {self.proc.returncode}: "
-                    f"see {self.log_path}"
+                    f"`unshare --net --pid` exited with {self.proc.returncode}: see {self.log_path}"
                 )
             time.sleep(0.01)
         raise UserError(f"the bench sandbox did not start within 10 s: see {self.log_path}")
@@ -96,10 +99,8 @@ class Sandbox:
     def stop(self, grace_s: float = 15.0) -> int:
         """Ask PID 1 to finish (it flushes captures), then kill the whole tree."""
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             try:
                 self.proc.wait(grace_s)
             except subprocess.TimeoutExpired:

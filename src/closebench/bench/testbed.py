@@ -1,16 +1,16 @@
 """The bench topology, set up from inside the sandbox (whose netns is the client's).
 
-    client netns (the "laptop": Linux TCP, locust, tcpdump on cb0)
-        cb0 198.18.0.1 ──TAP──► cbdev: emulated link (seeded impairment, device-side pcap)
-                                  ├─ lwIP variants: real lwIP stack at 198.18.0.2
-                                  └─ linux-reference: bridge to cbd0 in a second netns,
-                                     where a kernel-TCP HTTP server listens at 198.18.0.2
+client netns (the "laptop": Linux TCP, locust, tcpdump on cb0)
+    cb0 198.18.0.1 ──TAP──► cbdev: emulated link (seeded impairment, device-side pcap)
+                              ├─ lwIP variants: real lwIP stack at 198.18.0.2
+                              └─ linux-reference: bridge to cbd0 in a second netns,
+                                 where a kernel-TCP HTTP server listens at 198.18.0.2
 """
 
 from __future__ import annotations
 
 import json
-
+import os
 import selectors
 import signal
 import subprocess
@@ -45,8 +45,9 @@ def _pump(stream: IO[bytes], sink: IO[bytes]) -> None:
         sink.flush()
 
 
-def _wait_for_line(proc: subprocess.Popen[bytes], marker: bytes, timeout: float, what: str,
-                   log: IO[bytes]) -> None:
+def _wait_for_line(
+    proc: subprocess.Popen[bytes], marker: bytes, timeout: float, what: str, log: IO[bytes]
+) -> None:
     """Block until `proc` prints a line starting with marker; then keep copying to log."""
     assert proc.stdout is not None
     sel = selectors.DefaultSelector()
@@ -84,8 +85,16 @@ class Testbed:
     def start_device(self) -> float:
         """Start the device (and for Linux the reference server); returns its ready time."""
         s = self.spec
-        argv = [s.binary, "--tap", netsetup.CLIENT_TAP, "--seed", str(s.seed),
-                "--duration-s", str(int(s.duration_s)), *s.link_args]
+        argv = [
+            s.binary,
+            "--tap",
+            netsetup.CLIENT_TAP,
+            "--seed",
+            str(s.seed),
+            "--duration-s",
+            str(int(s.duration_s)),
+            *s.link_args,
+        ]
         if s.pcap:
             argv += ["--pcap", s.pcap]
         if s.kind == "linux":
@@ -94,9 +103,19 @@ class Testbed:
             if s.timeline:
                 argv += ["--timeline", str(Path(s.timeline).with_name("link.csv"))]
         else:
-            argv += ["--ip", netsetup.DEVICE_IP, "--netmask", "255.255.255.0",
-                     "--gw", netsetup.CLIENT_IP, "--mac", netsetup.DEVICE_MAC,
-                     "--port", str(s.port), *s.device_args]
+            argv += [
+                "--ip",
+                netsetup.DEVICE_IP,
+                "--netmask",
+                "255.255.255.0",
+                "--gw",
+                netsetup.CLIENT_IP,
+                "--mac",
+                netsetup.DEVICE_MAC,
+                "--port",
+                str(s.port),
+                *s.device_args,
+            ]
             if s.timeline:
                 argv += ["--timeline", s.timeline]
         log = (self.log_dir / "device.log").open("ab")
@@ -109,15 +128,31 @@ class Testbed:
 
     def _start_reference_server(self) -> str:
         s = self.spec
-        argv = ["unshare", "--net", "--", sys.executable, "-m",
-                "closebench.bench.reference_server", "--port", str(s.port),
-                "--duration-s", str(int(s.duration_s))]
+        argv = [
+            "unshare",
+            "--net",
+            "--",
+            sys.executable,
+            "-m",
+            "closebench.bench.reference_server",
+            "--port",
+            str(s.port),
+            "--duration-s",
+            str(int(s.duration_s)),
+        ]
         if s.timeline:
             argv += ["--timeline", s.timeline]
         log = (self.log_dir / "reference.log").open("ab")
         self.server = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log)
         _wait_for_line(self.server, b"reference ready", 15, "Linux reference server", log)
         ns = f"/proc/{self.server.pid}/ns/net"
+        # Never configure a namespace we cannot prove is the server's own (a PID read
+        # through the wrong /proc would point at some other process, even the host's).
+        cmdline = Path(f"/proc/{self.server.pid}/cmdline").read_bytes()
+        if b"reference_server" not in cmdline or os.readlink(ns) == os.readlink(
+            "/proc/self/ns/net"
+        ):
+            raise UserError(f"refusing to configure {ns}: not the reference server's namespace")
         prefix = netsetup.nsenter(ns)
         netsetup.quiet_namespace(prefix)
         netsetup.add_tap(netsetup.DEVICE_TAP, netsetup.DEVICE_IP, prefix=prefix)
@@ -149,5 +184,3 @@ class Testbed:
             self._device_err.close()
             self.counters["exit_code"] = self.device.returncode
         return self.counters
-
-

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 from closebench import paths
 from closebench.bench import netsetup
-from closebench.bench.sandbox import Sandbox
-from closebench.bench.testbed import DeviceSpec
-from closebench.errors import UserError
+from closebench.bench.session import bring_up
 from closebench.links import load_link
 from closebench.variants import load_variant
 
@@ -30,49 +24,32 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from closebench.bench.device_build import build_device
-
     variant = load_variant(args.variant)
     if args.lwip and variant.kind == "lwip":
         variant = variant.with_lwip(args.lwip)
-    link = load_link(args.link)
-    options = variant.emulation.options if variant.kind == "lwip" else {}
-    build = build_device(variant.emulation.lwip or "2.1.3", options, log=print)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     cell = paths.results_dir() / f"bench-up-{stamp}-{variant.name}"
-    cell.mkdir(parents=True)
     duration = args.minutes * 60
-    spec = DeviceSpec(
-        kind=variant.kind, binary=str(build.path),
+    box = bring_up(
+        kind=variant.kind,
+        lwip=variant.emulation.lwip or "2.1.3",
+        options=variant.emulation.options,
         device_args=variant.device_args() if variant.kind == "lwip" else [],
-        link_args=link.device_args(), seed=1, pcap=str(cell / "capture-device.pcap"),
-        timeline=str(cell / "device.csv"), log_dir=str(cell), duration_s=duration + 30,
+        link_args=load_link(args.link).device_args(),
+        cell_dir=cell,
+        duration_s=duration,
     )
-    spec_path = cell / "cell-spec.json"
-    spec_path.write_text(json.dumps(
-        {"cell_dir": str(cell), "device": spec.__dict__, "locust": None, "cooldown_s": duration}))
-    box = Sandbox([sys.executable, "-m", "closebench.bench.cell_inside", str(spec_path)],
-                  log=cell / "sandbox.log")
     try:
-        _wait_ready(cell / "sandbox.log", box)
-        print(f"device {variant.name} ({variant.stack}) is up at http://{netsetup.DEVICE_IP}/")
+        print(
+            f"device {variant.name} ({variant.stack}) is up at http://{netsetup.DEVICE_IP}/",
+            flush=True,
+        )
         print(f"enter the client namespace:  nsenter --net={box.netns_path()} bash")
         print(f"  e.g.  nsenter --net={box.netns_path()} curl -I http://{netsetup.DEVICE_IP}/")
-        print(f"captures and timeline: {cell}   (Ctrl-C tears it all down)")
+        print(f"captures and timeline: {cell}   (Ctrl-C tears it all down)", flush=True)
         box.wait(duration + 60)
     except KeyboardInterrupt:
         print("\nstopping ...")
     finally:
         box.stop()
     return 0
-
-
-def _wait_ready(path: Path, box: Sandbox, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and b"bench ready" in path.read_bytes():
-            return
-        if box.proc.poll() is not None:
-            raise UserError(f"the bench stopped before it was ready: see {path}")
-        time.sleep(0.1)
-    raise UserError(f"the bench was not ready within {timeout:.0f} s: see {path}")

@@ -39,8 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _sandboxed(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     spec_path = out_dir / "perf-spec.json"
     spec_path.write_text(json.dumps(spec))
-    box = Sandbox([sys.executable, "-m", "closebench.bench.perf_inside", str(spec_path)],
-                  log=out_dir / "sandbox.log")
+    box = Sandbox(
+        [sys.executable, "-m", "closebench.bench.perf_inside", str(spec_path)],
+        log=out_dir / "sandbox.log",
+    )
     try:
         box.wait(spec["duration_s"] + 120)
     finally:
@@ -49,14 +51,27 @@ def _sandboxed(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
 
 
 def _device(binary: Path, out_dir: Path) -> dict[str, Any]:
-    return DeviceSpec(kind="lwip", binary=str(binary), device_args=["--close", "bsd-socket"],
-                      log_dir=str(out_dir), duration_s=900).__dict__
+    return DeviceSpec(
+        kind="lwip",
+        binary=str(binary),
+        device_args=["--close", "bsd-socket"],
+        log_dir=str(out_dir),
+        duration_s=900,
+    ).__dict__
 
 
-def device_rate(binary: Path, seconds: float, out_dir: Path, *, capture: bool = False,
-                max_conns: int = 10**7) -> dict[str, Any]:
-    spec = {"out_dir": str(out_dir), "device": _device(binary, out_dir), "mode": "loops",
-            "clients": 2, "duration_s": seconds, "max_conns": max_conns, "capture": capture}
+def device_rate(
+    binary: Path, seconds: float, out_dir: Path, *, capture: bool = False, max_conns: int = 10**7
+) -> dict[str, Any]:
+    spec = {
+        "out_dir": str(out_dir),
+        "device": _device(binary, out_dir),
+        "mode": "loops",
+        "clients": 2,
+        "duration_s": seconds,
+        "max_conns": max_conns,
+        "capture": capture,
+    }
     return _sandboxed(spec, out_dir)
 
 
@@ -64,10 +79,18 @@ def harness_rate(binary: Path, seconds: float, out_dir: Path) -> dict[str, Any]:
     from closebench import capture, load
 
     profile = load.load_profile("burst")
-    argv, env = load.locust_command(profile, host="http://198.18.0.2", out_dir=out_dir,
-                                    run_time_s=seconds, processes=2)
-    spec = {"out_dir": str(out_dir), "device": _device(binary, out_dir), "mode": "locust",
-            "argv": argv, "env": env, "duration_s": seconds, "capture": True}
+    argv, env = load.locust_command(
+        profile, host="http://198.18.0.2", out_dir=out_dir, run_time_s=seconds, processes=2
+    )
+    spec = {
+        "out_dir": str(out_dir),
+        "device": _device(binary, out_dir),
+        "mode": "locust",
+        "argv": argv,
+        "env": env,
+        "duration_s": seconds,
+        "capture": True,
+    }
     res = _sandboxed(spec, out_dir)
     res["load"] = load.finalize_load_outputs(out_dir)
     res["syns_in_capture"] = capture.count_first_syns(out_dir / "capture-client.pcap")
@@ -109,28 +132,46 @@ def cmd_perf(args: argparse.Namespace) -> int:
         if "device" not in skip:
             (work / "device").mkdir()
             dev = device_rate(build.path, args.seconds, work / "device")
-            table.add_row("device: short connections/s (2 client loops, ideal)",
-                          f"{dev['conn_per_s']:.0f}", f"{dev['failed']} failed")
-            table.add_row("device CPU (fraction of one core)", f"{dev['device_cpu']:.2f}",
-                          "< 0.9: the client loops, not the device, were the limit"
-                          if dev["device_cpu"] < 0.9 else "device saturated")
+            table.add_row(
+                "device: short connections/s (2 client loops, ideal)",
+                f"{dev['conn_per_s']:.0f}",
+                f"{dev['failed']} failed",
+            )
+            table.add_row(
+                "device CPU (fraction of one core)",
+                f"{dev['device_cpu']:.2f}",
+                "< 0.9: the client loops, not the device, were the limit"
+                if dev["device_cpu"] < 0.9
+                else "device saturated",
+            )
             table.add_row("client CPU (cores)", f"{dev['client_cpu']:.2f}", "")
         if "harness" not in skip:
             (work / "harness").mkdir()
             har = harness_rate(build.path, args.seconds, work / "harness")
             rps = har["load"].get("rps") or 0.0
             cap = har.get("capture", {})
-            table.add_row("harness: locust (2 processes) + tcpdump, requests/s", f"{rps:.0f}",
-                          f"{har['load'].get('failed', 0)} failed")
+            table.add_row(
+                "harness: locust (2 processes) + tcpdump, requests/s",
+                f"{rps:.0f}",
+                f"{har['load'].get('failed', 0)} failed",
+            )
             if dev:
                 ratio = rps / dev["conn_per_s"] if dev.get("conn_per_s") else float("nan")
-                table.add_row("harness / device-loop rate", f"{ratio:.2f}",
-                              ">= 1 means the device saturates first")
-            table.add_row("capture drops (kernel + interface)",
-                          str(int(cap.get("dropped_kernel") or 0) + int(cap.get("dropped_ifc") or 0)),
-                          f"{cap.get('packets', 0)} packets captured")
-            table.add_row("first SYNs in capture vs requests",
-                          f"{har['syns_in_capture']} / {har['load'].get('requests')}", "")
+                table.add_row(
+                    "harness / device-loop rate",
+                    f"{ratio:.2f}",
+                    ">= 1 means the device saturates first",
+                )
+            table.add_row(
+                "capture drops (kernel + interface)",
+                str(int(cap.get("dropped_kernel") or 0) + int(cap.get("dropped_ifc") or 0)),
+                f"{cap.get('packets', 0)} packets captured",
+            )
+            table.add_row(
+                "first SYNs in capture vs requests",
+                f"{har['syns_in_capture']} / {har['load'].get('requests')}",
+                "",
+            )
     if "analyzer" not in skip:
         from closebench.analysis.benchmark import run as bench_analyzer
 

@@ -7,8 +7,14 @@ import json
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.progress import TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from closebench import runner
@@ -21,22 +27,40 @@ def _csv(text: str | None) -> list[str] | None:
 
 def _matrix_args(p: argparse.ArgumentParser, *, defaults: bool) -> None:
     p.add_argument("--variants", help="comma list (default: all)")
-    p.add_argument("--profiles", default=",".join(runner.DEFAULT_PROFILES) if defaults else None,
-                   help="comma list of load profiles (benchmarks/profiles/*.toml)")
-    p.add_argument("--links", default=",".join(runner.DEFAULT_LINKS) if defaults else None,
-                   help="comma list of link profiles (benchmarks/links/*.toml)")
+    p.add_argument(
+        "--profiles",
+        default=",".join(runner.DEFAULT_PROFILES) if defaults else None,
+        help="comma list of load profiles (benchmarks/profiles/*.toml)",
+    )
+    p.add_argument(
+        "--links",
+        default=",".join(runner.DEFAULT_LINKS) if defaults else None,
+        help="comma list of link profiles (benchmarks/links/*.toml)",
+    )
     p.add_argument("--repetitions", type=int, default=1)
-    p.add_argument("--lwip", help="comma list of lwIP releases to build every lwIP variant on "
-                   "(release axis, e.g. 2.1.3,2.2.1); default: each variant's own")
-    p.add_argument("--quick", action="store_true",
-                   help=f"smoke run: {runner.QUICK_RUN_TIME_S:.0f} s load, "
-                   f"{runner.QUICK_COOLDOWN_S:.0f} s cooldown")
+    p.add_argument(
+        "--lwip",
+        help="comma list of lwIP releases to build every lwIP variant on "
+        "(release axis, e.g. 2.1.3,2.2.1); default: each variant's own",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke run: {runner.QUICK_RUN_TIME_S:.0f} s load, "
+        f"{runner.QUICK_COOLDOWN_S:.0f} s cooldown",
+    )
     p.add_argument("--run-time", type=float, help="load phase per cell, seconds")
-    p.add_argument("--cooldown", type=float,
-                   help=f"capture after the load stops, seconds (default "
-                   f"{runner.DEFAULT_COOLDOWN_S:.0f}: past the longest TIME_WAIT, 120 s)")
-    p.add_argument("--jobs", type=int, help="cells at once (default: up to 16 for light profiles, "
-                   "1 when a profile is heavy)")
+    p.add_argument(
+        "--cooldown",
+        type=float,
+        help=f"capture after the load stops, seconds (default "
+        f"{runner.DEFAULT_COOLDOWN_S:.0f}: past the longest TIME_WAIT, 120 s)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        help="cells at once (default: up to 16 for light profiles, 1 when a profile is heavy)",
+    )
     p.add_argument("--results", type=Path, help="results folder (default: results/)")
     p.add_argument("--no-report", action="store_true", help="skip rendering the report")
 
@@ -54,8 +78,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.profiles or not args.links:
         raise UserError("run needs --profiles and --links (see `closebench run --help`)")
     matrix = runner.make_matrix(
-        _csv(args.variants), _csv(args.profiles) or [], _csv(args.links) or [],
-        args.repetitions, _csv(args.lwip), args.quick, args.run_time, args.cooldown,
+        _csv(args.variants),
+        _csv(args.profiles) or [],
+        _csv(args.links) or [],
+        args.repetitions,
+        _csv(args.lwip),
+        args.quick,
+        args.run_time,
+        args.cooldown,
     )
     console = Console(stderr=True)
     jobs = args.jobs or runner.auto_jobs(matrix)
@@ -66,11 +96,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"cooldown {matrix.cooldown_s:.0f} s per cell, {jobs} at once: about "
         f"{runner.wall_estimate_s(matrix, jobs) / 60:.1f} min"
     )
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                  console=console) as progress:
-        run_dir = runner.run_matrix(matrix, kind=args.kind, jobs=jobs, results=args.results,
-                                    progress=progress, log=console.print)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        run_dir = runner.run_matrix(
+            matrix,
+            kind=args.kind,
+            jobs=jobs,
+            results=args.results,
+            progress=progress,
+            log=console.print,
+        )
     print_summary(run_dir, console)
     if not args.no_report:
         from closebench.report import render_report
@@ -85,8 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def print_summary(run_dir: Path, console: Console) -> None:
     table = Table(title=f"closebench {run_dir.name}")
-    for col in ("cell", "conns", "faulty %", "duels", "top close_kind", "reqs ok/fail",
-                "capture"):
+    for col in ("cell", "conns", "faulty %", "duels", "top close_kind", "reqs ok/fail", "capture"):
         table.add_column(col)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     for cell in sorted(manifest["cells"], key=lambda c: c["id"]):
@@ -100,10 +141,13 @@ def print_summary(run_dir: Path, console: Console) -> None:
         top = max(kinds.items(), key=lambda kv: kv[1].get("count", 0))[0] if kinds else "-"
         faulty = a.get("faulty", {})
         table.add_row(
-            cell["id"], str(a.get("connections", 0)),
+            cell["id"],
+            str(a.get("connections", 0)),
             f"{100 * faulty.get('rate', 0):.1f} [{100 * faulty.get('ci_low', 0):.1f}-"
             f"{100 * faulty.get('ci_high', 0):.1f}]",
-            str(a.get("duels", 0)), top, f"{ld.get('ok', 0)}/{ld.get('failed', 0)}",
+            str(a.get("duels", 0)),
+            top,
+            f"{ld.get('ok', 0)}/{ld.get('failed', 0)}",
             "complete" if m.get("capture", {}).get("complete") else "INCOMPLETE",
         )
     console.print(table)

@@ -1,0 +1,61 @@
+"""Shared test helpers: the bench tests need root, /dev/net/tun, unshare and tcpdump.
+
+Where they cannot run they skip with a one-line reason; they never silently pass. After each
+bench test nothing of ours may be left: no TAP device, no cbdev or bench process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+
+def bench_unavailable() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root for network namespaces and TAP devices"
+    if not Path("/dev/net/tun").exists():
+        return "no /dev/net/tun on this machine"
+    for tool in ("unshare", "nsenter", "ip", "tcpdump", "gcc"):
+        if shutil.which(tool) is None:
+            return f"`{tool}` is not installed (run through ./dev)"
+    probe = subprocess.run(["unshare", "--net", "--", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        return "network namespaces are not permitted here (unshare --net failed)"
+    return None
+
+
+def leftovers() -> list[str]:
+    found = []
+    taps = subprocess.run(
+        ["ip", "-o", "link", "show", "type", "tun"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    if taps:
+        found.append(f"TAP devices in the host namespace: {taps}")
+    procs = subprocess.run(
+        [
+            "pgrep",
+            "-af",
+            "cbdev|closebench.bench.(cell|perf|probe)_inside|closebench.bench.reference_server",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if procs:
+        found.append(f"bench processes still running: {procs}")
+    return found
+
+
+@pytest.fixture
+def bench(tmp_path: Path):
+    """Skip with a reason where the bench cannot run; fail if a test leaves anything behind."""
+    reason = bench_unavailable()
+    if reason:
+        pytest.skip(reason)
+    yield tmp_path
+    left = leftovers()
+    assert not left, "; ".join(left)
