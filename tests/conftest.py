@@ -28,23 +28,25 @@ def bench_unavailable() -> str | None:
     return None
 
 
-def leftovers() -> list[str]:
+def leftovers(mark: str = "") -> list[str]:
+    """TAPs in the host namespace; bench processes whose command line mentions `mark`."""
     found = []
     taps = subprocess.run(
         ["ip", "-o", "link", "show", "type", "tun"], capture_output=True, text=True, check=False
     ).stdout.strip()
     if taps:
         found.append(f"TAP devices in the host namespace: {taps}")
+    # Processes named cbdev, or our Python bench modules (not, say, gcc building cbdev).
     procs = subprocess.run(
-        [
-            "pgrep",
-            "-af",
-            "cbdev|closebench.bench.(cell|perf|probe)_inside|closebench.bench.reference_server",
-        ],
+        ["pgrep", "-a", "-x", "cbdev"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    procs += subprocess.run(
+        ["pgrep", "-af", r"-m closebench\.(bench|probes)\.\w*(inside|reference_server)"],
         capture_output=True,
         text=True,
         check=False,
     ).stdout.strip()
+    procs = "\n".join(line for line in procs.splitlines() if mark in line)
     if procs:
         found.append(f"bench processes still running: {procs}")
     return found
@@ -57,5 +59,5 @@ def bench(tmp_path: Path):
     if reason:
         pytest.skip(reason)
     yield tmp_path
-    left = leftovers()
+    left = leftovers(str(tmp_path))
     assert not left, "; ".join(left)

@@ -1,0 +1,321 @@
+"""Packet capture with tcpdump, and fast counts over the pcap files it writes.
+
+tcpdump, not scapy's live sniffer: at ~100 k packets/s tcpdump kept every packet where
+scapy's AsyncSniffer kept 5-7 % and slowed the load (bench-findings.md). Every figure is
+re-derived from the capture later, so a capture must be complete and say when it is not:
+stop() returns tcpdump's own counts of captured and dropped packets.
+
+Usage (stop() waits DRAIN_S before SIGTERM, or packets still in the kernel's current
+block are lost uncounted; stop(drain_s=0) when the cooldown already waited ~2 s):
+
+    with Tcpdump("tap0", cell / "capture-client.pcap", netns_cmd=ns, log=cell / "tcpdump.log"):
+        ... load ...
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from closebench.errors import UserError
+
+START_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 15.0
+DRAIN_S = 1.2
+_STATS = {
+    "packets": re.compile(r"(\d+) packets? captured"),
+    "received_by_filter": re.compile(r"(\d+) packets? received by filter"),
+    "dropped_kernel": re.compile(r"(\d+) packets? dropped by kernel"),
+    "dropped_ifc": re.compile(r"(\d+) packets? dropped by interface"),
+}
+
+
+class Tcpdump:
+    """tcpdump writing every packet of one interface to a pcap file, as a context manager."""
+
+    def __init__(
+        self,
+        interface: str,
+        out: Path,
+        *,
+        netns_cmd: Sequence[str] = (),
+        snaplen: int = 0,
+        buffer_kib: int = 16384,
+        log: Path | None = None,
+        bpf_filter: str = "",
+        packet_buffered: bool = True,
+    ) -> None:
+        self.interface = interface
+        self.out = Path(out)
+        self.netns_cmd = list(netns_cmd)
+        self.snaplen = snaplen
+        self.buffer_kib = buffer_kib
+        self.log = Path(log) if log else None
+        self.bpf_filter = bpf_filter
+        self.packet_buffered = packet_buffered
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_file: IO[bytes] | None = None
+        self._log_path: Path | None = None
+        self.stats: dict[str, int | None] | None = None
+
+    def command(self) -> list[str]:
+        tcpdump = shutil.which("tcpdump") or "tcpdump"
+        argv = [
+            *self.netns_cmd,
+            tcpdump,
+            "-i",
+            self.interface,
+            "-w",
+            str(self.out),
+            "-n",
+            "-B",
+            str(self.buffer_kib),
+            "-s",
+            str(self.snaplen),
+            # Stay root: tcpdump otherwise switches to its own user before opening the
+            # output file, which then fails in root-owned run directories.
+            "-Z",
+            "root",
+        ]
+        if self.packet_buffered:
+            # -U: write each buffer as it arrives, so the file on disk trails the wire by
+            # milliseconds and a killed tcpdump loses little.
+            argv.append("-U")
+        if self.bpf_filter:
+            argv.append(self.bpf_filter)
+        return argv
+
+    def start(self) -> None:
+        """Start tcpdump and return once it is really capturing ("listening on ...")."""
+        if self.proc is not None:
+            raise RuntimeError("Tcpdump already started")
+        if shutil.which("tcpdump") is None:
+            raise UserError("tcpdump not found: install it (apt-get install tcpdump)")
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        if self.log is not None:
+            self._log_path = self.log
+        else:
+            fd, name = tempfile.mkstemp(prefix="closebench-tcpdump-", suffix=".log")
+            os.close(fd)
+            self._log_path = Path(name)
+        self._log_file = self._log_path.open("wb")
+        try:
+            # Own session: a Ctrl-C meant for the bench must not stop the capture before
+            # the bench has stopped the load; stop() ends tcpdump explicitly.
+            self.proc = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=self._log_file,
+                stderr=self._log_file,
+                start_new_session=True,
+            )
+        except FileNotFoundError as exc:
+            self._close_log()
+            raise UserError(
+                f"cannot run {exc.filename}: install it (apt-get install tcpdump)"
+            ) from None
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            text = self._log_text()
+            if "listening on" in text:
+                return
+            if self.proc.poll() is not None:
+                self.proc = None
+                self._close_log()
+                raise UserError(f"tcpdump on {self.interface} failed: {_last_line(text)}")
+            time.sleep(0.02)
+        self._kill()
+        raise UserError(
+            f"tcpdump on {self.interface} did not start listening within {START_TIMEOUT_S:g} s"
+        )
+
+    def stop(self, drain_s: float = DRAIN_S) -> dict[str, int | None]:
+        """Stop tcpdump (SIGTERM; it ignores SIGINT from scripts) and return its counts.
+
+        drain_s: wait this long first. The kernel hands packets to tcpdump in blocks, retired
+        when full or after tcpdump's 1 s timeout; packets in a block not yet retired at
+        SIGTERM are lost *without* being counted as dropped (measured: 22 % of a short burst
+        on lo). Pass 0 only when the last packet of interest is over ~1.2 s old already.
+        (--immediate-mode avoids the blocks but made the kernel drop 70 % of a burst.)
+
+        Keys: packets, received_by_filter, dropped_kernel, dropped_ifc. A count tcpdump did
+        not print is None (e.g. it had to be killed), so the capture is not called complete.
+        """
+        if self.stats is not None:
+            return self.stats
+        if self.proc is None:
+            raise RuntimeError("Tcpdump not started")
+        if drain_s > 0 and self.proc.poll() is None:
+            time.sleep(drain_s)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self._kill()
+        self.proc = None
+        text = self._log_text()
+        self._close_log()
+        self.stats = parse_stats(text)
+        if self.stats["dropped_ifc"] is None and self.stats["packets"] is not None:
+            # tcpdump prints "dropped by interface" only where the platform reports it.
+            self.stats["dropped_ifc"] = 0
+        return self.stats
+
+    def __enter__(self) -> Tcpdump:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.proc is not None:
+            # On an exception the packets are evidence too: drain as usual.
+            self.stop()
+
+    def _log_text(self) -> str:
+        assert self._log_path is not None
+        try:
+            return self._log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def _kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def _close_log(self) -> None:
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        if self.log is None and self._log_path is not None:
+            # A temporary log: keep it only while it is needed for parsing.
+            self._log_path.unlink(missing_ok=True)
+
+
+def parse_stats(text: str) -> dict[str, int | None]:
+    """tcpdump's closing summary -> counts; a missing line is None."""
+    stats: dict[str, int | None] = {}
+    for key, pattern in _STATS.items():
+        match = pattern.search(text)
+        stats[key] = int(match.group(1)) if match else None
+    return stats
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "exited without a message"
+
+
+# --- reading pcap files --------------------------------------------------------------------
+
+_MAGICS = {
+    b"\xd4\xc3\xb2\xa1": "<",  # microsecond, little-endian
+    b"\xa1\xb2\xc3\xd4": ">",
+    b"\x4d\x3c\xb2\xa1": "<",  # nanosecond
+    b"\xa1\xb2\x3c\x4d": ">",
+}
+_PCAPNG = b"\x0a\x0d\x0d\x0a"
+# Link types we can find the IP header in: Ethernet, raw IP, Linux cooked v1/v2.
+_LINK_IP_OFFSET = {1: 14, 101: 0, 12: 0, 14: 0, 113: 16, 276: 20}
+
+
+def _records(pcap: Path) -> Iterator[tuple[int, bytes]]:
+    """(link type, frame bytes) per record of a classic pcap; a truncated tail is ignored
+    (tcpdump killed mid-write). pcapng (not what tcpdump -w writes) goes through scapy."""
+    with Path(pcap).open("rb") as fh:
+        header = fh.read(24)
+        if len(header) < 24:
+            raise UserError(f"{pcap}: not a pcap file (too short)")
+        if header[:4] == _PCAPNG:
+            yield from _pcapng_records(pcap)
+            return
+        endian = _MAGICS.get(header[:4])
+        if endian is None:
+            raise UserError(f"{pcap}: not a pcap file (magic {header[:4].hex()})")
+        linktype = struct.unpack(endian + "I", header[20:24])[0] & 0x0FFFFFFF
+        record = struct.Struct(endian + "IIII")
+        while True:
+            head = fh.read(16)
+            if len(head) < 16:
+                return
+            incl_len = record.unpack(head)[2]
+            data = fh.read(incl_len)
+            if len(data) < incl_len:
+                return
+            yield linktype, data
+
+
+def _pcapng_records(pcap: Path) -> Iterator[tuple[int, bytes]]:
+    from scapy.utils import RawPcapNgReader
+
+    with RawPcapNgReader(str(pcap)) as reader:
+        for data, meta in reader:
+            yield getattr(meta, "linktype", 1), data
+
+
+def count_packets(pcap: Path) -> int:
+    """Number of complete records in a pcap: a cross-check against tcpdump's own count."""
+    return sum(1 for _ in _records(pcap))
+
+
+def _tcp_syn(linktype: int, frame: bytes) -> tuple[bytes, int, bytes, int, int] | None:
+    """(src ip, src port, dst ip, dst port, seq) of a SYN without ACK, else None."""
+    offset = _LINK_IP_OFFSET.get(linktype)
+    if offset is None:
+        return None
+    if linktype == 1:
+        ethertype = frame[12:14]
+        if ethertype == b"\x81\x00":  # one VLAN tag
+            offset, ethertype = 18, frame[16:18]
+        if ethertype not in (b"\x08\x00", b"\x86\xdd"):
+            return None
+    ip = frame[offset:]
+    if len(ip) < 20:
+        return None
+    version = ip[0] >> 4
+    if version == 4:
+        if ip[9] != 6:
+            return None
+        src, dst, tcp = ip[12:16], ip[16:20], ip[(ip[0] & 0x0F) * 4 :]
+    elif version == 6 and len(ip) >= 40:
+        if ip[6] != 6:  # TCP directly after the fixed header (no extension headers)
+            return None
+        src, dst, tcp = ip[8:24], ip[24:40], ip[40:]
+    else:
+        return None
+    if len(tcp) < 14:
+        return None
+    sport, dport, seq = struct.unpack("!HHI", tcp[:8])
+    flags = tcp[13]
+    if flags & 0x02 and not flags & 0x10 and not flags & 0x04:
+        return src, sport, dst, dport, seq
+    return None
+
+
+def count_first_syns(pcap: Path, server_port: int = 80) -> int:
+    """Connections the clients opened: SYNs to server_port, retransmissions not counted.
+
+    A retransmitted SYN repeats the 4-tuple and the initial sequence number; a new
+    connection on a reused port has a new ISN, so it counts again.
+    """
+    seen: set[tuple[bytes, int, bytes, int, int]] = set()
+    for linktype, frame in _records(pcap):
+        syn = _tcp_syn(linktype, frame)
+        if syn is not None and syn[3] == server_port:
+            seen.add(syn)
+    return len(seen)

@@ -1,0 +1,244 @@
+"""`closebench regress` and `closebench baseline save`: release regression checks.
+
+Exit codes: 0 nothing regressed, 1 at least one metric regressed, 2 unusable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from closebench.baseline import Baseline, load_baseline, save_baseline
+from closebench.errors import UserError
+from closebench.regress import Comparison, Row, Thresholds, compare_to_baseline, compare_variants
+
+VERDICT_STYLE = {
+    "regressed": "bold red",
+    "improved": "green",
+    "not significant": "yellow",
+    "same": "dim",
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser(
+        "regress",
+        help="compare a run with a stored baseline (or two variants of one run); exit 1 on "
+        "a significant regression",
+    )
+    r.add_argument("--baseline", metavar="NAME", help="results/baselines/NAME.json (or a path)")
+    r.add_argument(
+        "--run",
+        type=Path,
+        metavar="RUN_DIR",
+        help="complete run directory (default: run the baseline's matrix now)",
+    )
+    r.add_argument(
+        "--pair",
+        metavar="A:B",
+        help="compare variant B against variant A within "
+        "--run, e.g. nodemcu-2016:nodemcu-3.0 or nodemcu-3.0@lwip2.1.3:"
+        "nodemcu-3.0@lwip2.2.1",
+    )
+    r.add_argument(
+        "--alpha",
+        type=float,
+        default=Thresholds.alpha,
+        help="family-wise significance level, Holm-corrected over all tested "
+        "metrics (default %(default)s)",
+    )
+    r.add_argument(
+        "--min-effect",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a minimum effect/tolerance, repeatable: rate_pp=2, p99_pct=20, "
+        "p99_ms=5, pkts_pct=20, pkts_abs=0.5, pcbs_abs=2, pcbs_pct=25, "
+        "after_load_ms=10000, after_load_pct=100, min_teardowns=20, bootstrap=1000",
+    )
+    r.add_argument("--markdown", type=Path, metavar="FILE", help="also write the table here")
+    r.add_argument(
+        "--all",
+        action="store_true",
+        help="also show rows whose values are identical (e.g. 0 %% -> 0 %%)",
+    )
+    r.set_defaults(func=cmd_regress)
+
+    b = sub.add_parser("baseline", help="manage stored baselines (results/baselines/)")
+    bsub = b.add_subparsers(dest="baseline_command", metavar="ACTION")
+    s = bsub.add_parser("save", help="store a complete run's per-cell statistics as NAME")
+    s.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    s.add_argument("name", metavar="NAME")
+    s.add_argument("--force", action="store_true", help="replace an existing baseline")
+    s.set_defaults(func=cmd_baseline_save)
+    b.set_defaults(func=lambda _args: _usage("closebench baseline save RUN_DIR NAME [--force]"))
+
+
+def _usage(text: str) -> int:
+    raise UserError(f"usage: {text}", exit_code=2)
+
+
+def cmd_baseline_save(args: argparse.Namespace) -> int:
+    target = save_baseline(args.run_dir, args.name, force=args.force)
+    Console(stderr=True).print(f"baseline saved: {target}")
+    return 0
+
+
+def cmd_regress(args: argparse.Namespace) -> int:
+    th = Thresholds(alpha=args.alpha).with_overrides(args.min_effect)
+    if args.pair:
+        if args.baseline or not args.run:
+            raise UserError("--pair A:B needs --run RUN_DIR and no --baseline", exit_code=2)
+        a, sep, b = args.pair.partition(":")
+        if not sep or not a or not b:
+            raise UserError(f"--pair {args.pair!r}: expected VARIANT_A:VARIANT_B", exit_code=2)
+        comp = compare_variants(args.run, a, b, th)
+    else:
+        if not args.baseline:
+            raise UserError("regress needs --baseline NAME (or --run RUN --pair A:B)", exit_code=2)
+        baseline = load_baseline(args.baseline)
+        run_dir = args.run or _run_baseline_matrix(baseline)
+        comp = compare_to_baseline(baseline, run_dir, th)
+    print_comparison(comp, Console(), show_all=args.all)
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(to_markdown(comp))
+    return comp.exit_code
+
+
+def _run_baseline_matrix(baseline: Baseline) -> Path:
+    """Measure the baseline's matrix again, with the same run and cooldown times."""
+    from closebench import runner  # lazy: pulls in the whole bench
+
+    m: dict[str, Any] = baseline.doc["matrix"]
+    harness: dict[str, Any] = baseline.doc["harness"]
+    try:
+        axes = (
+            list(m["variants"]),
+            list(m["profiles"]),
+            list(m["links"]),
+            int(m["repetitions"]),
+            m.get("lwip"),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{baseline.path}: matrix is incomplete; pass --run", exit_code=2) from None
+    if hasattr(runner, "make_matrix"):
+        # The orchestrator's runner takes a Matrix; pin the times so the harness matches.
+        matrix = runner.make_matrix(
+            *axes, False, harness.get("run_time_s"), harness.get("cooldown_s")
+        )
+        return Path(runner.run_matrix(matrix, kind="regress"))
+    params = inspect.signature(runner.run_matrix).parameters
+    kwargs = dict(zip(("variants", "profiles", "links", "repetitions", "lwip"), axes, strict=True))
+    if "quick" in params:
+        kwargs["quick"] = False
+    return Path(runner.run_matrix(**kwargs))
+
+
+# --- rendering ---------------------------------------------------------------------------
+
+
+def _num(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "%":
+        return f"{value:.2f} %"
+    if unit == "pcbs":
+        return f"{value:g}"
+    return f"{value:.1f} ms" if unit == "ms" else f"{value:.2f}"
+
+
+def _delta(row: Row) -> str:
+    d = row.delta
+    if d is None:
+        return "-"
+    if row.unit == "%":
+        return f"{d:+.2f} pp"
+    text = f"{d:+g}" if row.unit == "pcbs" else f"{d:+.1f}" if row.unit == "ms" else f"{d:+.2f}"
+    if row.base:
+        text += f" ({100 * d / row.base:+.0f} %)"
+    return text
+
+
+def _p(row: Row) -> str:
+    if row.test == "tolerance":
+        return "n/a (tolerance)"
+    if row.p_adj is None:
+        return "-"
+    return f"{row.p_adj:.2g}" if row.p_adj < 0.001 else f"{row.p_adj:.3f}"
+
+
+def _visible(comp: Comparison, show_all: bool) -> list[Row]:
+    # Identical values (0 -> 0 faults) say nothing; every other verdict, including
+    # "not significant", is always printed.
+    return [r for r in comp.rows if show_all or r.verdict != "same" or r.base != r.now]
+
+
+def _header(comp: Comparison) -> list[str]:
+    th = comp.thresholds
+    c = comp.counts()
+    return [
+        f"{comp.now_label} vs {comp.base_label}",
+        f"alpha {th.alpha:g}, Holm over {comp.tested} tested metrics; min effects: rates "
+        f"+{th.rate_pp:g} pp, p99 +{th.p99_pct:g} % and +{th.p99_ms:g} ms, teardown pkts "
+        f"+{th.pkts_pct:g} % and +{th.pkts_abs:g}; tolerances: peak PCBs "
+        f"max({th.pcbs_abs:g}, {th.pcbs_pct:g} %), after-load max "
+        f"max({th.after_load_ms:g} ms, {th.after_load_pct:g} %), or the baseline's repetition "
+        f"spread",
+        f"regressed {c['regressed']}, improved {c['improved']}, not significant "
+        f"{c['not significant']}, same {c['same']}",
+    ]
+
+
+def print_comparison(comp: Comparison, console: Console, show_all: bool = False) -> None:
+    table = Table(title=comp.title, title_justify="left")
+    for col in ("cell", "metric", "baseline", "now", "delta", "p (Holm)", "verdict", "note"):
+        # Cell ids are long; fold them rather than cut them, they name the folder to open.
+        table.add_column(col, no_wrap=col in ("metric", "verdict"), overflow="fold")
+    for r in _visible(comp, show_all):
+        style = VERDICT_STYLE[r.verdict]
+        table.add_row(
+            r.cell,
+            r.metric,
+            _num(r.base, r.unit),
+            _num(r.now, r.unit),
+            _delta(r),
+            _p(r),
+            f"[{style}]{r.verdict}[/]",
+            r.note,
+        )
+    console.print(table)
+    for line in _header(comp)[1:] + [f"note: {n}" for n in comp.notes]:
+        console.print(line)
+    verdict = "REGRESSED: " + ", ".join(sorted({f"{r.cell}: {r.metric}" for r in comp.regressed}))
+    console.print(f"[bold red]{verdict}[/]" if comp.regressed else "[green]no regression[/]")
+
+
+def to_markdown(comp: Comparison) -> str:
+    head = _header(comp)
+    lines = [f"# {comp.title}", "", *[f"- {h}" for h in head[1:]]]
+    lines += [f"- note: {n}" for n in comp.notes]
+    lines += [
+        "",
+        "| cell | metric | baseline | now | delta | p (Holm) | verdict | note |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in comp.rows:
+        cells = [
+            r.cell,
+            r.metric,
+            _num(r.base, r.unit),
+            _num(r.now, r.unit),
+            _delta(r),
+            _p(r),
+            f"**{r.verdict}**" if r.verdict == "regressed" else r.verdict,
+            r.note,
+        ]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += ["", f"**{'regressed' if comp.regressed else 'no regression'}**", ""]
+    return "\n".join(lines)

@@ -1,0 +1,32 @@
+"""`closebench report RUN_DIR`: rebuild a run's report (no re-measuring)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="render report.html and summary.md of a run directory",
+        description="Execute analysis/report.ipynb on RUN_DIR and write report.ipynb, "
+        "report.html (self-contained, no code) and summary.md into it.",
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="a results/<run-id> folder")
+    parser.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="render a run whose manifest lacks complete: true (marked INCOMPLETE RUN)",
+    )
+    parser.set_defaults(func=handler)
+
+
+def handler(args: argparse.Namespace) -> int:
+    # Imported here so `closebench --help` stays fast: the report pulls in pandas and papermill.
+    from closebench.report import render_report
+
+    paths = render_report(args.run_dir, allow_incomplete=args.allow_incomplete)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0

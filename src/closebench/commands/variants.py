@@ -1,0 +1,63 @@
+"""`closebench variants [--json]`: list the firmware variants and how each is emulated."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from closebench.variants import Variant, load_variants
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "variants", help="list firmware variants: stack, lwIP build, close behaviour"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(func=handler)
+
+
+def summary_row(variant: Variant) -> dict[str, Any]:
+    emu = variant.emulation
+    admission = "none" if emu.admission == "none" else f"{emu.admission}:{emu.admission_limit}"
+    return {
+        "name": variant.name,
+        "kind": variant.kind,
+        "firmware": f"{variant.firmware} {variant.version}",
+        "stack": variant.stack,
+        "lwip": emu.lwip,
+        "close": emu.close,
+        "admission": admission,
+        "tw_cap": emu.tw_cap,
+        "cull_closing": emu.cull_closing,
+        "known_differences": len(emu.known_differences),
+        "hardware": variant.hardware is not None,
+    }
+
+
+def handler(args: argparse.Namespace) -> int:
+    rows = [summary_row(v) for v in load_variants()]
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    table = Table(title="closebench firmware variants")
+    for column in ("variant", "stack", "lwIP build", "close", "admission", "TW cap", "diffs"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["stack"],
+            row["lwip"] or "- (kernel)",
+            row["close"],
+            row["admission"],
+            str(row["tw_cap"]) if row["tw_cap"] else "none",
+            str(row["known_differences"]),
+        )
+    # Wide enough that CI logs and pipes keep one row per variant.
+    Console(width=max(160, Console().width)).print(table)
+    return 0

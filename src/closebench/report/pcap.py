@@ -1,0 +1,105 @@
+"""Read back packets from a cell's capture: the span of a capture and one connection's packets.
+
+Scapy decodes only the packets inside the wanted time range; the rest are skipped from their
+record headers (RawPcapReader), which keeps a capture of many thousand packets fast enough
+for a report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from scapy.config import conf
+from scapy.layers.inet import IP, TCP
+from scapy.utils import RawPcapReader
+
+FLAG_NAMES = (("S", "SYN"), ("F", "FIN"), ("R", "RST"), ("P", "PSH"), ("A", "ACK"), ("U", "URG"))
+
+
+@dataclass
+class Segment:
+    ts: float
+    from_client: bool
+    flags: str  # Wireshark-style, e.g. "FIN, ACK"
+    seq: int  # relative to the sender's ISN when the SYN is in range, else absolute
+    ack: int
+    length: int
+
+
+def _records(path: Path) -> Iterator[tuple[float, bytes, int]]:
+    """(epoch seconds, frame bytes, linktype) for every record of a pcap or pcapng file."""
+    with RawPcapReader(str(path)) as reader:
+        linktype = getattr(reader, "linktype", 1)
+        nano = getattr(reader, "nano", False)
+        for data, meta in reader:
+            if hasattr(meta, "sec"):
+                ts = meta.sec + meta.usec / (1e9 if nano else 1e6)
+            else:  # pcapng: 64-bit timestamp in units of tsresol
+                ts = ((meta.tshigh << 32) | meta.tslow) / meta.tsresol
+                linktype = getattr(meta, "linktype", linktype)
+            yield ts, data, linktype
+
+
+def capture_span(path: Path) -> tuple[float, float, int] | None:
+    """(first packet ts, last packet ts, packet count), None for a missing or empty capture."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    first = last = None
+    count = 0
+    try:
+        for ts, _data, _lt in _records(path):
+            first = ts if first is None else first
+            last = ts
+            count += 1
+    except Exception:  # a truncated capture still has a usable prefix
+        pass
+    if first is None or last is None:
+        return None
+    return first, last, count
+
+
+def _flags(tcp: TCP) -> str:
+    value = str(tcp.flags)
+    return ", ".join(name for letter, name in FLAG_NAMES if letter in value)
+
+
+def connection_segments(
+    path: Path,
+    *,
+    client: tuple[str, int],
+    device: tuple[str, int],
+    start: float,
+    end: float,
+    slack_s: float = 0.0005,
+) -> list[Segment]:
+    """One connection's TCP segments, in capture order, by 4-tuple and time range."""
+    decode = {}
+    out: list[Segment] = []
+    isn: dict[bool, int] = {}
+    for ts, data, linktype in _records(path):
+        if ts < start - slack_s:
+            continue
+        if ts > end + slack_s:
+            break
+        cls = decode.setdefault(linktype, conf.l2types.get(linktype))
+        if cls is None:
+            continue
+        pkt = cls(data)
+        if IP not in pkt or TCP not in pkt:
+            continue
+        ip, tcp = pkt[IP], pkt[TCP]
+        src, dst = (ip.src, tcp.sport), (ip.dst, tcp.dport)
+        if (src, dst) not in ((client, device), (device, client)):
+            continue
+        from_client = src == client
+        if "S" in str(tcp.flags):
+            isn[from_client] = tcp.seq
+        payload = len(tcp.payload)
+        # Relative numbers like Wireshark's, so the labels stay short and comparable.
+        seq = (tcp.seq - isn[from_client]) % 2**32 if from_client in isn else tcp.seq
+        peer = not from_client
+        ack = (tcp.ack - isn[peer]) % 2**32 if peer in isn and "A" in str(tcp.flags) else tcp.ack
+        out.append(Segment(ts, from_client, _flags(tcp), seq, ack, payload))
+    return out

@@ -1,0 +1,247 @@
+"""One function per report section; the notebook calls them in order under its headings.
+
+Each section is wrapped so that an unexpected error in one shows a warning in that section
+and the rest of the report still renders (a partial report beats none), while the executed
+notebook keeps the traceback text for whoever debugs it.
+"""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from closebench.report import display as show
+from closebench.report import figures, tables
+from closebench.report.data import RunData, load_run
+from closebench.report.pcap import connection_segments
+from closebench.report.stats import close_kind_mix, fault_table
+
+
+def guarded(func: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            func(*args, **kwargs)
+        except Exception as exc:  # keep the rest of the report; say what broke
+            show.warn(f"This section could not be drawn ({type(exc).__name__}: {exc}).")
+            print(traceback.format_exc(), file=__import__("sys").stderr)
+
+    return wrapper
+
+
+def start(run_dir: str, allow_incomplete: bool) -> RunData:
+    figures.setup()
+    show.style()
+    run = load_run(run_dir)
+    run_id = run.manifest.get("run_id") or run.run_dir.name
+    show.display(show.HTML(f"<h1>closebench report: {show.html.escape(str(run_id))}</h1>"))
+    if not run.complete:
+        show.banner(
+            "INCOMPLETE RUN: manifest.json does not say complete: true. Figures may be partial; "
+            "do not use this run as a baseline."
+        )
+    show.note(
+        "How IoT firmware TCP stacks close connections under HTTP load. Every figure is "
+        f"re-derived from the cell folders of {run.run_dir}; rebuild with "
+        f"`closebench report {run.run_dir}`."
+    )
+    for problem in run.problems:
+        show.warn(problem)
+    return run
+
+
+@guarded
+def verdicts(run: RunData) -> None:
+    show.table(
+        tables.verdicts(run),
+        "Derived only from the connection table: 'faulty' as defined in DESIGN.md "
+        "(anything but a clean graceful close); intervals are 95% Wilson.",
+    )
+
+
+@guarded
+def what_was_run(run: RunData) -> None:
+    show.table(tables.run_facts(run))
+    show.display(show.HTML("<h3>Variants</h3>"))
+    show.table(tables.variants_table(run))
+    show.display(show.HTML("<h3>Known differences of each emulation from the real firmware</h3>"))
+    for variant, diffs in tables.known_differences(run).items():
+        show.display(show.HTML(f"<b>{show.html.escape(variant)}</b>"))
+        show.bullets(diffs, "No known differences recorded in the manifest.")
+    show.display(show.HTML("<h3>Cells</h3>"))
+    frame = tables.cells_table(run)
+    classes = pd.DataFrame("", index=frame.index, columns=frame.columns)
+    classes.loc[frame["status"] != "ok", "status"] = "bad"
+    classes.loc[(frame["status"] == "ok") & (frame["connections"] == 0), "connections"] = "bad"
+    show.table(
+        frame,
+        "A failed or skipped cell is shown here and left out of every figure.",
+        classes=classes,
+    )
+
+
+@guarded
+def fault_rates(run: RunData) -> None:
+    show.table(
+        tables.fault_rate_display(run),
+        "Repetitions pooled per stack and condition; the interval is over all their connections.",
+    )
+    show.fig(figures.fault_heatmap(fault_table(run)), "No cells to compare.")
+    side = tables.lwip_side_by_side(run)
+    if not side.empty:
+        show.display(show.HTML("<h3>lwIP releases side by side</h3>"))
+        show.table(side, "Fault rate [95% CI] per lwIP release of the same variant.", index=True)
+
+
+@guarded
+def close_kinds(run: RunData) -> None:
+    mix = close_kind_mix(run)
+    show.fig(figures.close_kind_bars(mix), "No connections were captured.")
+    if not mix.empty:
+        show.table(mix, "Connections per close_kind (counts).", index=True)
+
+
+@guarded
+def teardown(run: RunData) -> None:
+    show.fig(figures.teardown_ecdf(run.connections, run.stacks), "No connection had a teardown.")
+    show.fig(figures.teardown_packets(run.connections, run.stacks), "No connections.")
+
+
+@guarded
+def after_load(run: RunData) -> None:
+    frame = tables.after_load_table(run)
+    show.fig(figures.after_load(frame), "No cell has both a load_stop event and packets.")
+    if not frame.empty:
+        shown = frame.drop(columns=["stack", "load_stop"]).rename(
+            columns={
+                "capture_tail_s": "capture's last packet after load stop (s)",
+                "longest_conn_after_s": "longest connection after load stop (s)",
+                "conns_active_after_stop": "connections active after stop",
+            }
+        )
+        shown = shown.round(2).astype(object).where(shown.notna(), "–")
+        show.table(
+            shown,
+            "Negative: the capture's last packet came before the load stopped. Positive: "
+            "packets kept flowing after it.",
+        )
+
+
+@guarded
+def worst_flows(run: RunData) -> None:
+    worst = tables.worst_connections(run)
+    if worst.empty:
+        show.note("No connections to draw.")
+        return
+    for row in worst.itertuples():
+        cell = run.cell(row.cell_id)
+        pcap = cell.dir / "capture-client.pcap"
+        title = (
+            f"{row.stack} · {cell.condition} r{cell.repetition} · conn {row.conn_id}: "
+            f"{row.close_kind}, {row.teardown_pkts} teardown packets, state {row.state}"
+        )
+        show.display(show.HTML(f"<h3>{show.html.escape(str(row.stack))}</h3>"))
+        if not pcap.is_file():
+            show.warn(f"{cell.id}: no capture-client.pcap to draw from.")
+            continue
+        segs = connection_segments(
+            pcap,
+            client=(row.client_ip, int(row.client_port)),
+            device=(row.device_ip, int(row.device_port)),
+            start=float(row.first_ts),
+            end=float(row.last_ts),
+        )
+        show.fig(figures.flow_diagram(segs, title), f"{cell.id}: no packets of this connection.")
+        show.display(
+            show.HTML(
+                f'<p class="cb-caption">history {show.html.escape(str(row.history))}'
+                f" · from {show.html.escape(str(pcap.relative_to(run.run_dir)))}</p>"
+            )
+        )
+
+
+@guarded
+def device_resources(run: RunData) -> None:
+    if run.device.empty:
+        show.note("No device.csv in any cell (the hardware backend may not report resources).")
+    else:
+        # One repetition per stack and condition keeps the grid readable; the peak table
+        # below covers every cell.
+        firsts: dict[tuple[str, str], str] = {}
+        present = set(run.device["cell_id"])
+        for cell in run.cells:
+            if cell.id in present:
+                firsts.setdefault((cell.stack, cell.condition), cell.id)
+        show.fig(figures.device_timeline(run, list(firsts.values())))
+        show.note("Shaded: load running. Dotted black (right axis): allocation failures so far.")
+    show.table(tables.device_peaks(run), "From each cell's metrics.json 'device'.")
+
+
+@guarded
+def load(run: RunData) -> None:
+    show.table(
+        tables.load_table(run),
+        "From each cell's metrics.json 'load'.",
+        empty="No cell has load metrics.",
+    )
+    show.display(show.HTML("<h3>Failures by kind</h3>"))
+    show.table(
+        tables.failures_table(run),
+        "Failed requests per kind, pooled over cells.",
+        empty="No failed requests recorded.",
+        index=True,
+    )
+    show.fig(figures.latency_ecdf(run.requests, run.stacks), "No requests.csv with latencies.")
+
+
+@guarded
+def capture(run: RunData) -> None:
+    frame = tables.capture_table(run)
+    bad = frame[(frame["complete"] == "NO")] if not frame.empty else frame
+    for row in bad.itertuples():
+        show.warn(
+            f"{row.cell}: the capture was incomplete (packets dropped); "
+            "its connection counts and fault rates may be wrong."
+        )
+    classes = pd.DataFrame("", index=frame.index, columns=frame.columns)
+    if not frame.empty:
+        classes.loc[frame["complete"] == "NO", "complete"] = "bad"
+        classes.loc[frame["complete"] == "yes", "complete"] = "good"
+    show.table(
+        frame,
+        "Drops reported by tcpdump (kernel, interface) and by the link process.",
+        classes=classes,
+    )
+
+
+@guarded
+def fingerprint(run: RunData) -> None:
+    if not run.probes:
+        show.note("No probes/<variant>.json in this run (the probe step was not run).")
+        return
+    measured, passed = tables.fingerprint(run)
+    classes = passed.reindex(index=measured.index, columns=measured.columns).map(
+        lambda v: "bad" if v is False else "good" if v is True else ""
+    )
+    show.table(
+        measured,
+        "Measured behaviour per variant; red: differs from what the "
+        "firmware's documentation or source says it should do.",
+        classes=classes,
+        index=True,
+    )
+    citations = sorted(
+        {
+            f"{r.get('behaviour')}: {r.get('citation')}"
+            for d in run.probes.values()
+            for r in d.get("results") or []
+            if r.get("citation")
+        }
+    )
+    if citations:
+        show.display(show.HTML("<b>Where the expectations come from</b>"))
+        show.bullets(citations)

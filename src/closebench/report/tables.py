@@ -1,0 +1,283 @@
+"""The report's tables as DataFrames (rendered to HTML by the notebook, to markdown by summary)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from closebench.report.data import RunData
+from closebench.report.pcap import capture_span
+from closebench.report.stats import fault_table, fmt_rate, stack_summaries
+
+
+def _s(value: Any) -> str:
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_s(v)}" for k, v in value.items()) or "–"
+    if isinstance(value, list | tuple):
+        return ", ".join(_s(v) for v in value) or "–"
+    return str(value)
+
+
+def _round(value: Any, digits: int = 2) -> Any:
+    return round(value, digits) if isinstance(value, float) else _s(value)
+
+
+def run_facts(run: RunData) -> pd.DataFrame:
+    m = run.manifest
+    suite = m.get("suite") or {}
+    host = m.get("host") or {}
+    matrix = m.get("matrix") or {}
+    sha = _s(suite.get("git_sha"))[:12] + (" (dirty)" if suite.get("git_dirty") else "")
+    statuses = pd.Series([c.status.split(":")[0] for c in run.cells]).value_counts()
+    rows = [
+        ("run id", m.get("run_id") or run.run_dir.name),
+        ("complete", "yes" if run.complete else "NO: the run was interrupted or is still running"),
+        ("backend", m.get("backend")),
+        ("started / finished (UTC)", f"{_s(m.get('started'))} / {_s(m.get('finished'))}"),
+        ("suite", f"closebench {_s(suite.get('version'))}, git {sha}"),
+        (
+            "host",
+            f"kernel {_s(host.get('kernel'))}, {_s(host.get('machine'))}, "
+            f"{_s(host.get('cpus'))} CPUs, Python {_s(host.get('python'))}",
+        ),
+        ("tools", _s(m.get("tools"))),
+        ("variants", _s(matrix.get("variants") or sorted({c.variant for c in run.cells}))),
+        ("load profiles", _s(matrix.get("profiles") or sorted({c.profile for c in run.cells}))),
+        ("link profiles", _s(matrix.get("links") or sorted({c.link for c in run.cells}))),
+        ("repetitions", _s(matrix.get("repetitions"))),
+        ("lwIP releases", _s(matrix.get("lwip") or sorted({c.lwip for c in run.cells}))),
+        ("cooldown after load", f"{_s(m.get('cooldown_s'))} s"),
+        ("cells", ", ".join(f"{n} {k}" for k, n in statuses.items()) or "none"),
+    ]
+    return pd.DataFrame(rows, columns=["", "value"]).assign(value=lambda d: d["value"].map(_s))
+
+
+def variants_table(run: RunData) -> pd.DataFrame:
+    rows = []
+    for variant in dict.fromkeys(c.variant for c in run.cells):
+        info = run.variant_info(variant)
+        lwips = sorted({c.lwip for c in run.cells if c.variant == variant})
+        sha = _s(info.get("tarball_sha256") or info.get("sha256"))
+        rows.append(
+            {
+                "variant": variant,
+                "stack": _s(info.get("stack")),
+                "lwIP": ", ".join(lwips),
+                "close behaviour": _s(info.get("close_behaviour") or info.get("close")),
+                "options": _s(info.get("options")),
+                "tarball sha256": sha[:16] + "…" if len(sha) > 16 else sha,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def known_differences(run: RunData) -> dict[str, list[str]]:
+    out = {}
+    for variant in dict.fromkeys(c.variant for c in run.cells):
+        diffs = run.variant_info(variant).get("known_differences")
+        if isinstance(diffs, str):
+            diffs = [diffs]
+        elif isinstance(diffs, dict):
+            diffs = [f"{k}: {_s(v)}" for k, v in diffs.items()]
+        out[variant] = [_s(d) for d in diffs or []]
+    return out
+
+
+def cells_table(run: RunData) -> pd.DataFrame:
+    conns = run.connections
+    counts = conns["cell_id"].value_counts() if not conns.empty else pd.Series(dtype=int)
+    return pd.DataFrame(
+        [
+            {
+                "cell": c.id,
+                "stack": c.stack,
+                "profile / link": c.condition,
+                "rep": c.repetition,
+                "status": c.status,
+                "connections": int(counts.get(c.id, 0)),
+                "seed": (c.metrics.get("cell") or {}).get("seed", "–"),
+            }
+            for c in run.cells
+        ]
+    )
+
+
+def fault_rate_display(run: RunData) -> pd.DataFrame:
+    t = fault_table(run)
+    if t.empty:
+        return t
+    return pd.DataFrame(
+        {
+            "stack": t["stack"],
+            "profile / link": t["condition"],
+            "cells": t["cells"],
+            "connections": t["connections"],
+            "faulty": t["faulty"],
+            "fault rate [95% CI]": [
+                fmt_rate(r, lo, hi)
+                for r, lo, hi in zip(t["rate"], t["ci_low"], t["ci_high"], strict=True)
+            ],
+            "duels": t["duels"],
+            "status": t["status"],
+        }
+    )
+
+
+def verdicts(run: RunData) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"stack": s.stack, "verdict": s.verdict} for s in stack_summaries(run)],
+        columns=["stack", "verdict"],
+    )
+
+
+def lwip_side_by_side(run: RunData) -> pd.DataFrame:
+    """Only variants measured on more than one lwIP release: releases as columns."""
+    multi = {
+        v
+        for v in {c.variant for c in run.cells}
+        if len({c.lwip for c in run.cells if c.variant == v}) > 1
+    }
+    if not multi:
+        return pd.DataFrame()
+    t = fault_table(run)
+    lwip_of = {c.stack: (c.variant, c.lwip) for c in run.cells}
+    t = t[t["stack"].map(lambda s: lwip_of[s][0] in multi)].copy()
+    t["variant"] = t["stack"].map(lambda s: lwip_of[s][0])
+    t["lwIP"] = "lwIP " + t["stack"].map(lambda s: lwip_of[s][1])
+    t["value"] = [
+        fmt_rate(r, lo, hi) + f" (n={n}, duels={d})"
+        for r, lo, hi, n, d in zip(
+            t["rate"], t["ci_low"], t["ci_high"], t["connections"], t["duels"], strict=True
+        )
+    ]
+    return t.pivot(index=["variant", "condition"], columns="lwIP", values="value").fillna("–")
+
+
+def after_load_table(run: RunData) -> pd.DataFrame:
+    """Per ok cell: the capture's last packet and the longest connection after load_stop."""
+    conns = run.connections
+    rows = []
+    for c in run.cells:
+        if not c.ok:
+            continue
+        stop = c.event("load_stop")
+        span = capture_span(c.dir / "capture-client.pcap")
+        sub = conns[conns["cell_id"] == c.id] if not conns.empty else pd.DataFrame()
+        after = pd.to_numeric(sub.get("after_load_ms", pd.Series(dtype=float)), errors="coerce")
+        rows.append(
+            {
+                "stack": c.stack,
+                "cell": f"{c.stack} · {c.condition} r{c.repetition}",
+                "load_stop": stop,
+                "capture_tail_s": (span[1] - stop) if span and stop is not None else math.nan,
+                "longest_conn_after_s": after.max() / 1000 if after.notna().any() else math.nan,
+                "conns_active_after_stop": int((after > 0).sum()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def capture_table(run: RunData) -> pd.DataFrame:
+    rows = []
+    for c in run.cells:
+        cap = c.metrics.get("capture") or {}
+        client, device = cap.get("client") or {}, cap.get("device") or {}
+        complete = cap.get("complete")
+        rows.append(
+            {
+                "cell": c.id,
+                "status": c.status,
+                "client pkts": client.get("packets", "–"),
+                "kernel drops": client.get("dropped_kernel", "–"),
+                "ifc drops": client.get("dropped_ifc", "–"),
+                "device pkts": device.get("packets", "–"),
+                "device drops": device.get("dropped", "–"),
+                "complete": "yes" if complete is True else "NO" if complete is False else "unknown",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def load_table(run: RunData) -> pd.DataFrame:
+    rows = []
+    for c in run.cells:
+        load = c.metrics.get("load") or {}
+        if not load:
+            continue
+        rows.append(
+            {
+                "cell": c.id,
+                "requests": load.get("requests", "–"),
+                "ok": load.get("ok", "–"),
+                "failed": load.get("failed", "–"),
+                "latency p50 ms": _round(load.get("latency_ms_p50")),
+                "latency p99 ms": _round(load.get("latency_ms_p99")),
+                "req/s": _round(load.get("rps")),
+                "SYNs in capture": load.get("syns_in_capture", "–"),
+                "conns = requests": load.get("connections_match_requests", "–"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def failures_table(run: RunData) -> pd.DataFrame:
+    """Failures by kind: stacks as rows, kinds as columns (pooled over cells)."""
+    rows = []
+    for c in run.cells:
+        for kind, n in ((c.metrics.get("load") or {}).get("failures") or {}).items():
+            rows.append({"stack": c.stack, "kind": kind, "n": n})
+    if not rows:
+        return pd.DataFrame()
+    return pd.DataFrame(rows).pivot_table(
+        index="stack", columns="kind", values="n", aggfunc="sum", fill_value=0
+    )
+
+
+def device_peaks(run: RunData) -> pd.DataFrame:
+    rows = []
+    for c in run.cells:
+        dev = c.metrics.get("device") or {}
+        rows.append(
+            {
+                "cell": c.id,
+                "peak PCBs": dev.get("peak_pcbs", "–"),
+                "peak TIME_WAIT": dev.get("peak_time_wait", "–"),
+                "alloc failures": dev.get("alloc_fail", "–"),
+                "SYNs dropped": dev.get("syn_dropped", "–"),
+                "culled": dev.get("culled", "–"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def fingerprint(run: RunData) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Probe results: (measured values, pass flags), behaviours x variants."""
+    measured: dict[str, dict[str, str]] = {}
+    passed: dict[str, dict[str, bool | None]] = {}
+    for variant, data in run.probes.items():
+        for r in data.get("results") or []:
+            b = str(r.get("behaviour", "?"))
+            exp = r.get("expected")
+            text = _s(r.get("measured"))
+            if r.get("pass") is False and exp is not None:
+                text += f" (expected {_s(exp)})"
+            measured.setdefault(b, {})[variant] = text
+            passed.setdefault(b, {})[variant] = r.get("pass")
+    frame = pd.DataFrame(measured).T.fillna("–")
+    frame.index.name = "behaviour"
+    return frame, pd.DataFrame(passed).T
+
+
+def worst_connections(run: RunData) -> pd.DataFrame:
+    """Per stack, the connection with the most teardown packets (ties: longest teardown)."""
+    conns = run.connections
+    if conns.empty or "teardown_pkts" not in conns:
+        return pd.DataFrame()
+    ranked = conns.assign(
+        _tms=pd.to_numeric(conns.get("teardown_ms"), errors="coerce").fillna(-1)
+    ).sort_values(["teardown_pkts", "_tms"], ascending=False)
+    return ranked.groupby("stack", sort=False).head(1).drop(columns="_tms")

@@ -1,0 +1,153 @@
+"""The report: rendered end to end on a fixture run directory built from real pcaps."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from closebench.errors import UserError
+from closebench.report.stats import StackSummary, verdict, wilson
+
+HEADINGS = (
+    "Verdicts",
+    "What was run",
+    "Fault rates",
+    "How connections ended",
+    "Teardown duration and packets",
+    "After-load activity",
+    "Worst connection per stack",
+    "Device resources",
+    "Load: requests, latency, failures",
+    "Capture completeness",
+    "Behaviour fingerprint (probes)",
+)
+VARIANTS = ("linux-ref", "nodemcu", "arduino")
+
+needs_analyzer = pytest.mark.skipif(
+    importlib.util.find_spec("closebench.analysis") is None,
+    reason="closebench.analysis (analyze_capture/write_outputs) is not in the tree yet; "
+    "the fixture builds connections.parquet with the real analyzer",
+)
+
+
+def _build(tmp: Path, **kwargs: object) -> Path:
+    from report_fixture import build_run
+
+    return build_run(tmp / "20251009-085319-compare", **kwargs)
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from closebench.report import render_report
+
+    run_dir = _build(tmp_path_factory.mktemp("complete"))
+    lines: list[str] = []
+    paths = render_report(run_dir, log=lines.append)
+    assert any("report.html" in line for line in lines)
+    return paths
+
+
+def _outputs_text(nb_path: Path) -> str:
+    nb = nbformat.read(str(nb_path), as_version=4)
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            assert out["output_type"] != "error", out
+            parts.append(str(out.get("text", "")))
+            parts.extend(str(v) for v in (out.get("data") or {}).values())
+    return "\n".join(parts)
+
+
+@needs_analyzer
+def test_report_renders_without_code_or_errors(rendered: dict[str, Path]) -> None:
+    html = rendered["html"].read_text()
+    body = html.split("<body", 1)[1]  # the inline CSS names every class; look at content only
+    assert rendered["notebook"].is_file()
+    # No code cells: neither inputs nor prompts nor the notebook's source lines.
+    # (markdown cells legitimately use jp-InputArea; code inputs would bring an editor)
+    assert "jp-InputArea-editor" not in body
+    assert "jp-InputPrompt" not in body
+    assert "sections." not in body and "allow_incomplete = " not in body
+    assert "In&nbsp;[" not in body
+    # Self-contained: images inline, nothing fetched from the network.
+    assert "data:image/png;base64," in html
+    assert not re.search(r'<(script|link|img)[^>]*(src|href)="https?://', html)
+    text = _outputs_text(rendered["notebook"])
+    assert "Traceback" not in text
+    assert "could not be drawn" not in html
+    for heading in HEADINGS:
+        assert heading in html, heading
+    for name in VARIANTS:
+        assert name in html, name
+    # lwIP releases side by side, the failed cell, the empty cell, the probe mismatch.
+    assert "lwIP releases side by side" in html
+    assert "failed: device did not start" in html
+    assert "nodemcu__burst__wifi-lossy__r1" in html
+    assert "(expected 12)" in html
+
+
+@needs_analyzer
+def test_summary_has_fault_table_verdicts_and_facts(rendered: dict[str, Path]) -> None:
+    md = rendered["summary"].read_text()
+    assert "| stack | profile / link | cells | connections | faulty | fault rate [95% CI]" in md
+    assert "## Verdicts" in md
+    assert "closes cleanly" in md  # the Linux control group
+    assert "kernel 6.18.0-test" in md
+    assert "INCOMPLETE" not in md
+
+
+@needs_analyzer
+def test_incomplete_run_refused_then_rendered_with_banner(tmp_path: Path) -> None:
+    from closebench.cli import main
+    from closebench.report import render_report
+
+    run_dir = _build(tmp_path, complete=False, probes=False)
+    with pytest.raises(UserError, match="--allow-incomplete"):
+        render_report(run_dir, log=lambda _s: None)
+    assert main(["report", str(run_dir)]) == 2
+    assert not (run_dir / "report.html").exists()
+
+    # Partial data on top: a cell without device.csv and one without metrics.json.
+    (run_dir / "nodemcu__burst__ideal__r1__lwip2.2.1" / "device.csv").unlink()
+    (run_dir / "linux-ref__burst__ideal__r1" / "metrics.json").unlink()
+    paths = render_report(run_dir, allow_incomplete=True, log=lambda _s: None)
+    html = paths["html"].read_text()
+    assert "INCOMPLETE RUN" in html
+    assert "could not be drawn" not in html
+    assert "no device.csv" in html
+    assert "No probes/" in html
+    assert "INCOMPLETE RUN" in paths["summary"].read_text()
+
+
+def test_missing_manifest_is_a_user_error(tmp_path: Path) -> None:
+    from closebench.report import render_report
+
+    with pytest.raises(UserError, match=r"no manifest\.json"):
+        render_report(tmp_path, log=lambda _s: None)
+
+
+def test_wilson_interval() -> None:
+    lo, hi = wilson(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
+    lo, hi = wilson(5, 10)
+    assert (lo, hi) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert all(math.isnan(v) for v in wilson(0, 0))
+
+
+def test_verdict_words_follow_the_numbers() -> None:
+    clean = StackSummary("ref", 200, 0, 0, 0, 0, 0, 0.0, 3.0, 0, 1)
+    assert verdict(clean).startswith("closes cleanly")
+    bad = StackSummary("esp", 100, 40, 25, 5, 10, 2, 12.5, 300.0, 1, 3)
+    words = verdict(bad)
+    assert "resets 25% of connections" in words
+    assert "2 teardown duels" in words
+    assert "12.5 s after the load stops" in words
+    assert "1 of 3 cells failed" in words
+    assert verdict(StackSummary("x", 0, 0, 0, 0, 0, 0, math.nan, math.nan, 2, 2)).startswith(
+        "no data"
+    )

@@ -1,0 +1,282 @@
+"""Variant manifests: all load, every option is cited, broken manifests fail on one line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from closebench.commands import variants as variants_command
+from closebench.errors import UserError
+from closebench.paths import variants_dir
+from closebench.variants import (
+    REQUIRED_EXPECT,
+    VARIANT_NAMES,
+    load_variant,
+    load_variant_file,
+    load_variants,
+    validate_lwip_options,
+)
+
+EXPECTED = {
+    "nodemcu-2016", "nodemcu-3.0", "micropython-esp8266", "arduino-esp8266-2.7",
+    "arduino-esp8266-3.1", "esp-idf-5.3", "micropython-esp32", "linux-reference",
+}  # fmt: skip
+PLACEHOLDERS = ("{{WIFI_SSID}}", "{{WIFI_PASSWORD}}", "{{DEVICE_IP}}", "{{NETMASK}}", "{{GATEWAY}}")
+TIME_WAIT_S = {
+    "nodemcu-2016": 120, "nodemcu-3.0": 10, "micropython-esp8266": 5,
+    "arduino-esp8266-2.7": 120, "arduino-esp8266-3.1": 120, "esp-idf-5.3": 120,
+    "micropython-esp32": 120, "linux-reference": 60,
+}  # fmt: skip
+
+
+def test_all_variants_are_discovered_and_load() -> None:
+    assert set(VARIANT_NAMES) == EXPECTED
+    assert list(VARIANT_NAMES) == sorted(VARIANT_NAMES)
+    loaded = load_variants()
+    assert [v.name for v in loaded] == list(VARIANT_NAMES)
+    for variant in loaded:
+        assert variant.name == variant.path.name
+
+
+def test_every_option_and_behaviour_is_cited() -> None:
+    for variant in load_variants():
+        emu = variant.emulation
+        assert set(emu.options) == set(emu.option_citations), variant.name
+        for cite in [*emu.option_citations.values(), *emu.behaviour_citations.values()]:
+            assert cite.repo.count("/") == 1 and cite.ref and cite.path
+        assert {"close", "admission", "tw_cap", "cull_closing"} <= set(emu.behaviour_citations)
+        for name, expectation in variant.expect.items():
+            assert expectation.cite.path, f"{variant.name}: expect.{name}"
+
+
+def test_expectations_distinguish_the_variants() -> None:
+    for variant in load_variants():
+        assert set(REQUIRED_EXPECT) <= set(variant.expect)
+        assert variant.expect["time_wait_s"].value == TIME_WAIT_S[variant.name]
+    assert load_variant("micropython-esp32").expect["max_pcbs"].value == 12
+    assert load_variant("esp-idf-5.3").expect["max_pcbs"].value is None
+    assert load_variant("arduino-esp8266-3.1").expect["client_fin_answer"].value == "rst"
+    assert load_variant("nodemcu-2016").expect["syn_admission"].value == "active:5"
+    assert load_variant("nodemcu-3.0").expect["syn_admission"].value == "established:5"
+    assert load_variant("linux-reference").expect["rfc1337_ignore_rst_in_time_wait"].value is False
+
+
+def test_forks_on_upstream_list_known_differences() -> None:
+    for variant in load_variants():
+        if variant.kind == "lwip":
+            assert variant.emulation.lwip in ("2.1.3", "2.2.1")
+            assert variant.emulation.known_differences, variant.name
+    arduino27 = load_variant("arduino-esp8266-2.7").emulation.known_differences
+    assert any("2.1.2" in d and "2.1.3" in d for d in arduino27)
+
+
+def test_device_args_mapping() -> None:
+    assert load_variant("nodemcu-2016").device_args() == [
+        "--close", "espconn", "--admission", "active", "--admission-limit", "5",
+        "--tw-cap", "0", "--cull-closing", "5",
+    ]  # fmt: skip
+    args = load_variant("arduino-esp8266-3.1").device_args()
+    assert args[args.index("--tw-cap") + 1] == "5"
+    assert args[args.index("--close") + 1] == "arduino"
+    with pytest.raises(UserError, match="linux-reference"):
+        load_variant("linux-reference").device_args()
+
+
+def test_with_lwip_is_the_release_axis() -> None:
+    mp32 = load_variant("micropython-esp32")
+    assert mp32.emulation.options["LWIP_TCP_RTO_TIME"] == 1500
+    on_213 = mp32.with_lwip("2.1.3")
+    assert on_213.emulation.lwip == "2.1.3" and on_213.label == "micropython-esp32@lwip-2.1.3"
+    assert "LWIP_TCP_RTO_TIME" not in on_213.emulation.options
+    assert any("LWIP_TCP_RTO_TIME" in d for d in on_213.emulation.known_differences)
+    assert on_213.with_lwip("2.2.1").emulation.options == mp32.emulation.options
+    assert mp32.emulation.lwip == "2.2.1"  # frozen: the original is untouched
+    nodemcu = load_variant("nodemcu-2016")
+    assert "LWIP_TCP_RTO_TIME" not in nodemcu.emulation.options
+    assert nodemcu.with_lwip("2.2.1").emulation.options["LWIP_TCP_RTO_TIME"] == 1000
+    assert nodemcu.with_lwip("2.1.3") is nodemcu
+    with pytest.raises(UserError, match=r"2\.0\.0"):
+        nodemcu.with_lwip("2.0.0")
+
+
+def test_unknown_variant_lists_the_known_ones() -> None:
+    with pytest.raises(UserError, match="nodemcu-2016") as info:
+        load_variant("esp-at")
+    assert "esp-at" in str(info.value)
+
+
+# ---- broken manifests: one defect each, on a temp copy
+
+
+def _broken(tmp_path: Path, name: str, old: str, new: str) -> Path:
+    folder = tmp_path / name
+    shutil.copytree(variants_dir() / name, folder)
+    manifest = folder / "variant.toml"
+    text = manifest.read_text()
+    assert old in text, old
+    manifest.write_text(text.replace(old, new, 1))
+    return manifest
+
+
+BROKEN = [
+    ("missing field", "nodemcu-2016", 'firmware = "NodeMCU"\n', "", "firmware: missing"),
+    (
+        "unknown field",
+        "nodemcu-3.0",
+        "tw_cap = 0\n",
+        "tw_cap = 0\ntw_kap = 1\n",
+        "emulation.tw_kap",
+    ),
+    ("wrong type", "esp-idf-5.3", "tw_cap = 0\n", 'tw_cap = "0"\n', "emulation.tw_cap: must be"),
+    (
+        "citation-less option",
+        "micropython-esp8266",
+        "[emulation.options.TCP_MSS]\nvalue = 536\n",
+        "[emulation.options.TCP_MSS]\nvalue = 536\n[emulation.options.TCP_MSS.x]\n",
+        "emulation.options.TCP_MSS",
+    ),
+    (
+        "unknown close mode",
+        "arduino-esp8266-3.1",
+        'close = "arduino"',
+        'close = "graceful"',
+        "close",
+    ),
+    ("bool as count", "nodemcu-2016", "cull_closing = 5", "cull_closing = true", "cull_closing"),
+    ("unknown admission", "nodemcu-2016", 'admission = "active"', 'admission = "all"', "admission"),
+    (
+        "forced option",
+        "nodemcu-2016",
+        "[emulation.options.SO_REUSE]",
+        "[emulation.options.NO_SYS]",
+        "NO_SYS",
+    ),
+    ("name differs", "nodemcu-3.0", 'name = "nodemcu-3.0"', 'name = "nodemcu-3"', "name"),
+    ("bad lwip", "esp-idf-5.3", 'lwip = "2.1.3"', 'lwip = "2.1.2"', "emulation.lwip"),
+    (
+        "bad sha",
+        "micropython-esp32",
+        'image = { path = "ESP32_GENERIC-v1.28.0.bin" }',
+        'image = { url = "https://example.invalid/x.bin", sha256 = "abc" }',
+        "hardware.image.sha256",
+    ),
+    (
+        "bad expect",
+        "linux-reference",
+        'value = "fin"',
+        'value = "ack"',
+        "expect.client_fin_answer.value",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("defect", "name", "old", "new", "field"), BROKEN, ids=[b[0] for b in BROKEN]
+)
+def test_broken_manifest_names_file_and_field(
+    tmp_path: Path, defect: str, name: str, old: str, new: str, field: str
+) -> None:
+    manifest = _broken(tmp_path, name, old, new)
+    with pytest.raises(UserError) as info:
+        load_variant_file(manifest)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{manifest}: ")
+    assert field in message
+
+
+def test_option_without_citation_is_refused(tmp_path: Path) -> None:
+    # Remove the cite line of one option outright.
+    folder = tmp_path / "nodemcu-2016"
+    shutil.copytree(variants_dir() / "nodemcu-2016", folder)
+    manifest = folder / "variant.toml"
+    text = manifest.read_text()
+    text = re.sub(r"(\[emulation\.options\.TCP_MSL\]\nvalue = 60000\n)cite = .*\n", r"\1", text)
+    manifest.write_text(text)
+    with pytest.raises(UserError, match=r"emulation\.options\.TCP_MSL\.cite: missing"):
+        load_variant_file(manifest)
+
+
+def test_missing_app_file_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "nodemcu-2016"
+    shutil.copytree(variants_dir() / "nodemcu-2016", folder)
+    (folder / "init.lua").unlink()
+    with pytest.raises(UserError, match=r"hardware\.app_files\[0\]"):
+        load_variant_file(folder / "variant.toml")
+
+
+# ---- apps for real boards
+
+
+def test_app_files_exist_with_placeholders_not_credentials() -> None:
+    for variant in load_variants():
+        if variant.hardware is None:
+            assert variant.kind == "linux"
+            continue
+        hw = variant.hardware
+        assert hw.app_files and hw.chip == variant.chip
+        text = "\n".join((hw.app_dir / f).read_text() for f in hw.app_files)
+        for placeholder in PLACEHOLDERS:
+            assert placeholder in text, f"{variant.name}: {placeholder}"
+        assert "heap=" in text, variant.name
+        # no literal credentials: every ssid/password string is a placeholder
+        for match in re.finditer(r'(?i)(ssid|pwd|password)\W{0,6}"([^"]*)"', text):
+            assert match.group(2).startswith("{{"), f"{variant.name}: {match.group(0)}"
+
+
+def test_hardware_recipes() -> None:
+    for variant in load_variants():
+        hw = variant.hardware
+        if hw is None:
+            continue
+        assert any(seg["file"] == "image" for seg in hw.segments)
+        assert set(hw.image) in ({"path"}, {"url", "sha256"}, {"build", "output"})
+        assert set(hw.upload_files) <= set(hw.app_files)
+    assert load_variant("micropython-esp32").hardware.segments[0]["offset"] == "0x1000"
+    assert load_variant("nodemcu-3.0").hardware.upload_tool == "nodemcu-uploader"
+
+
+# ---- the listing command
+
+
+def _run_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="closebench")
+    variants_command.register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_variants_command_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run_command(["variants"]) == 0
+    out = capsys.readouterr().out
+    for name in EXPECTED:
+        assert name in out
+    assert "established:5" in out and "linux-kernel" in out
+
+
+def test_variants_command_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run_command(["variants", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert set(rows) == EXPECTED
+    assert rows["arduino-esp8266-2.7"]["tw_cap"] == 5
+    assert rows["linux-reference"]["lwip"] is None
+    assert rows["nodemcu-2016"]["known_differences"] >= 1
+
+
+# ---- option names against opt.h (the build step calls this; the checker may not exist yet)
+
+
+def test_option_names_exist_in_lwip() -> None:
+    pytest.importorskip("closebench.bench.lwipopts")
+    for variant in load_variants():
+        try:
+            validate_lwip_options(variant)
+        except UserError as exc:
+            if "not found" in str(exc) or "download" in str(exc) or "cache" in str(exc):
+                pytest.skip(f"lwIP sources unavailable: {exc}")
+            raise
