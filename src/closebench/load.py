@@ -102,6 +102,11 @@ class LoadProfile:
     client_close: str = "after_response"
     ramp: Ramp | None = None
 
+    def nominal_rate(self) -> float:
+        """Requests per second the profile asks for at its peak (pacing per user)."""
+        users = self.ramp.max_users if self.ramp else self.users
+        return users / self.interval_s
+
     def as_dict(self) -> dict[str, Any]:
         """The definition as loaded, for the run manifest."""
         data = asdict(self)
