@@ -219,6 +219,7 @@ def build_devices(matrix: Matrix, log: Callable[[str], None]) -> dict[tuple[str,
 
 def _variant_record(variant: Variant, build: Any) -> dict[str, Any]:
     em = variant.emulation
+    lwip = variant.kind == "lwip"  # the Linux reference only borrows cbdev as its link
     return {
         "name": variant.name,
         "kind": variant.kind,
@@ -226,9 +227,9 @@ def _variant_record(variant: Variant, build: Any) -> dict[str, Any]:
         "version": variant.version,
         "chip": variant.chip,
         "stack": variant.stack,
-        "lwip_build": getattr(build, "lwip_version", None) if variant.kind == "lwip" else None,
-        "debian_version": getattr(build, "debian_version", None),
-        "tarball_sha256": getattr(build, "tarball_sha256", None),
+        "lwip_build": getattr(build, "lwip_version", None) if lwip else None,
+        "debian_version": getattr(build, "debian_version", None) if lwip else None,
+        "tarball_sha256": getattr(build, "tarball_sha256", None) if lwip else None,
         "device_build_key": getattr(build, "key", None),
         "options": em.options,
         "close": em.close,

@@ -66,7 +66,9 @@ def variants_table(run: RunData) -> pd.DataFrame:
             {
                 "variant": variant,
                 "stack": _s(info.get("stack")),
-                "lwIP": ", ".join(lwips),
+                "lwIP": "none (Linux kernel TCP)"
+                if info.get("kind") == "linux"
+                else ", ".join(lwips),
                 "close behaviour": _s(info.get("close_behaviour") or info.get("close")),
                 "options": _s(info.get("options")),
                 "tarball sha256": sha[:16] + "…" if len(sha) > 16 else sha,
