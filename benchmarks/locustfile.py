@@ -20,18 +20,20 @@ import csv
 import itertools
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import gevent
+from gevent import GreenletExit
 from locust import LoadTestShape, User, constant_pacing, events, task
 from locust.exception import StopUser
 from locust.runners import WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from closebench.load import LoadProfile, load_profile, load_profile_file
-from closebench.load_client import request_once
+from closebench.load_client import RequestFailed, request_once
 
 
 def _profile() -> LoadProfile:
@@ -152,14 +154,28 @@ class ClosePerRequestUser(User):
     def request(self, path: str) -> None:
         if not BUDGET.take(self.environment):
             raise StopUser()
-        result = request_once(
-            self.address,
-            PROFILE.method,
-            path,
-            connect_timeout_s=PROFILE.connect_timeout_s,
-            timeout_s=PROFILE.timeout_s,
-            until_eof=PROFILE.client_close == "after_eof",
-        )
+        start = time.time()
+        try:
+            result = request_once(
+                self.address,
+                PROFILE.method,
+                path,
+                connect_timeout_s=PROFILE.connect_timeout_s,
+                timeout_s=PROFILE.timeout_s,
+                until_eof=PROFILE.client_close == "after_eof",
+            )
+        except GreenletExit:
+            # Killed mid-request when the run time ends: its SYN is already on the wire, so
+            # it still counts as a request (connections in the capture == requests made).
+            self.environment.events.request.fire(
+                request_type=PROFILE.method,
+                name=path,
+                response_time=(time.time() - start) * 1000,
+                response_length=0,
+                exception=RequestFailed("interrupted", "stopped by the run-time limit"),
+                context={"closebench": {"start": start, "local_port": ""}},
+            )
+            raise
         self.environment.events.request.fire(
             request_type=PROFILE.method,
             name=path,

@@ -48,7 +48,15 @@ from closebench.paths import benchmarks_dir
 USER_CLASSES = ("SeedUser", "LedToggleUser")
 METHODS = ("HEAD", "GET")
 CLIENT_CLOSE = ("after_response", "after_eof")
-FAILURE_KINDS = ("connect_timeout", "reset", "refused", "timeout", "http_error", "other")
+FAILURE_KINDS = (
+    "connect_timeout",
+    "reset",
+    "refused",
+    "timeout",
+    "http_error",
+    "interrupted",
+    "other",
+)
 MAX_USERS = 2000
 MAX_RUN_TIME_S = 3600.0
 MAX_REQUESTS = 10_000_000

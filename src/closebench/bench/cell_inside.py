@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from closebench.bench import netsetup
 from closebench.bench.testbed import DeviceSpec, Testbed
 from closebench.capture import Tcpdump
 from closebench.errors import UserError
+
+MARKER = b"closebench cooldown-end marker"
 
 
 class Stop(Exception):
@@ -66,6 +70,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
             print("bench ready", flush=True)
         _sleep(spec["cooldown_s"])
         _event(events, "cooldown_end")
+        _marker()
     except Stop:
         result["status"] = "interrupted"
     except UserError as exc:
@@ -81,6 +86,13 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         )
         (cell / "inner.json").write_text(json.dumps(result, indent=1))
     return result
+
+
+def _marker() -> None:
+    """One UDP datagram at the end of the cooldown: proof in the client capture that it was
+    still recording then (an idle link is otherwise silent). The analyzer skips non-TCP."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(MARKER, (netsetup.DEVICE_IP, 9))
 
 
 def _sleep(seconds: float) -> None:

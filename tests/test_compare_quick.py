@@ -1,0 +1,163 @@
+"""`compare --quick` end to end on two variants: the README's main job, in small.
+
+One run (module fixture) of nodemcu-3.0 (real lwIP) and the Linux reference x seed-1s and
+seed-200ms x ideal and wifi-lossy; then what every cell folder must hold, checked from the
+files themselves, and the analyzer against tshark on captures of these real stacks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from analysis_oracle import compare_with_tshark
+from conftest import bench_unavailable, leftovers
+from scapy.all import UDP, PcapReader
+
+from closebench.analysis import analyze_capture
+from closebench.bench.cell_inside import MARKER
+from closebench.capture import count_first_syns
+from closebench.cli import main
+
+pytestmark = pytest.mark.netns
+CELL_FILES = (
+    "capture-client.pcap",
+    "capture-device.pcap",
+    "load.csv",
+    "device.csv",
+    "events.json",
+    "connections.parquet",
+    "metrics.json",
+    "requests.csv",
+)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    reason = bench_unavailable()
+    if reason:
+        pytest.skip(reason)
+    results = tmp_path_factory.mktemp("results")
+    code = main(
+        [
+            "compare",
+            "--quick",
+            "--variants",
+            "nodemcu-3.0,linux-reference",
+            "--results",
+            str(results),
+        ]
+    )
+    assert code == 0
+    (run,) = [p for p in results.iterdir() if p.is_dir()]
+    assert not leftovers(str(results)), leftovers(str(results))
+    return run
+
+
+def cells(run: Path) -> list[Path]:
+    manifest = json.loads((run / "manifest.json").read_text())
+    return [run / c["id"] for c in manifest["cells"]]
+
+
+def test_manifest_complete_and_every_cell_ok(run_dir: Path) -> None:
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["complete"] is True
+    assert len(manifest["cells"]) == 8
+    assert {c["status"] for c in manifest["cells"]} == {"ok"}
+    assert manifest["variants"]["nodemcu-3.0"]["tarball_sha256"].startswith("0a8276d0")
+    assert (run_dir / "report.html").stat().st_size > 10_000
+    assert "Traceback" not in (run_dir / "report.html").read_text()
+
+
+def test_cell_files_complete_and_events_ordered(run_dir: Path) -> None:
+    for cell in cells(run_dir):
+        for name in CELL_FILES:
+            assert (cell / name).exists() and (cell / name).stat().st_size > 0, (cell, name)
+        ev = json.loads((cell / "events.json").read_text())["events"]
+        order = [
+            ev[k]["capture"] for k in ("device_start", "load_start", "load_stop", "cooldown_end")
+        ]
+        assert order == sorted(order), (cell.name, order)
+
+
+def test_connections_equal_requests_and_no_capture_drops(run_dir: Path) -> None:
+    for cell in cells(run_dir):
+        m = json.loads((cell / "metrics.json").read_text())
+        requests = m["load"]["requests"]
+        assert requests > 0
+        assert count_first_syns(cell / "capture-client.pcap") == requests, cell.name
+        assert m["load"]["connections_match_requests"] is True
+        assert m["capture"]["complete"] is True, (cell.name, m["capture"])
+        assert m["capture"]["client"]["dropped_kernel"] == 0
+        conns = pd.read_parquet(cell / "connections.parquet")
+        assert len(conns) == m["analysis"]["connections"] >= requests
+
+
+def test_capture_covers_the_cooldown(run_dir: Path) -> None:
+    for cell in cells(run_dir):
+        ev = json.loads((cell / "events.json").read_text())["events"]
+        marks = [
+            float(p.time)
+            for p in PcapReader(str(cell / "capture-client.pcap"))
+            if UDP in p and bytes(p[UDP].payload) == MARKER
+        ]
+        assert len(marks) == 1, cell.name
+        assert marks[0] >= ev["load_stop"]["capture"] + 0.9 * 12, cell.name
+
+
+def test_analyzer_agrees_with_tshark_on_real_stacks(run_dir: Path) -> None:
+    for cell in cells(run_dir):
+        for name in ("capture-client.pcap", "capture-device.pcap"):
+            pcap = cell / name
+            problems = compare_with_tshark(pcap, analyze_capture(pcap, device_ip="198.18.0.2"))
+            assert problems == [], (pcap, problems[:5])
+
+
+def test_ctrl_c_leaves_run_incomplete_and_nothing_running(tmp_path: Path) -> None:
+    reason = bench_unavailable()
+    if reason:
+        pytest.skip(reason)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "closebench.cli",
+            "run",
+            "--variants",
+            "nodemcu-3.0",
+            "--profiles",
+            "seed-200ms",
+            "--links",
+            "ideal",
+            "--run-time",
+            "30",
+            "--cooldown",
+            "5",
+            "--results",
+            str(tmp_path),
+            "--no-report",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(tmp_path.glob("*/*/load*.csv")):
+        time.sleep(0.2)
+    assert list(tmp_path.glob("*/*/load*.csv")), "the load never started"
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["complete"] is False and manifest.get("interrupted")
+    assert (next(run.glob("*/capture-client.pcap"))).stat().st_size > 24  # flushed
+    assert not leftovers(str(tmp_path)), leftovers(str(tmp_path))
