@@ -35,6 +35,9 @@ DEFAULT_RUN_TIME_S = 60.0
 DEFAULT_COOLDOWN_S = 130.0
 QUICK_RUN_TIME_S = 10.0
 QUICK_COOLDOWN_S = 12.0
+# Probes watch long timers this long, then report lower bounds (TIME_WAIT 120 s >= 70 s).
+VERIFY_OBSERVE_S = 70.0
+QUICK_VERIFY_OBSERVE_S = 15.0
 LIGHT_RATE = 20.0  # req/s per cell under which cells may share the machine
 MAX_JOBS = 16
 
@@ -241,6 +244,26 @@ def _variant_record(variant: Variant, build: Any) -> dict[str, Any]:
     }
 
 
+def verify_variants(
+    plans: list[CellPlan], run_dir: Path, observe_s: float, log: Callable[[str], None]
+) -> dict[str, list[str]]:
+    """Verify before measuring: probe each variant (label) once; returns its contradictions."""
+    from closebench.probes import failures, run_probes
+
+    variants = {p.variant.label: p.variant for p in plans}
+    out = run_dir / "probes"
+
+    def one(variant: Variant) -> tuple[str, list[str]]:
+        try:
+            data = run_probes(variant, None, out, log=log, max_observe_s=observe_s)
+        except UserError as exc:
+            return variant.label, [f"probes could not run: {exc}"]
+        return variant.label, failures(data)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(pool.map(one, variants.values()))
+
+
 def run_matrix(
     matrix: Matrix,
     *,
@@ -249,6 +272,9 @@ def run_matrix(
     results: Path | None = None,
     progress: Any = None,
     log: Callable[[str], None] = print,
+    verify: bool = True,
+    force: bool = False,
+    verify_observe_s: float = VERIFY_OBSERVE_S,
 ) -> Path:
     """Measure every cell and write the run directory; returns it (complete or not)."""
     run = Run(kind, matrix, results)
@@ -262,7 +288,32 @@ def run_matrix(
         )
         run.manifest["seeds"][plan.id] = plan.seed
     run.save()
+    skip: dict[str, str] = {}
+    if verify:
+        log(f"verify: probing {len({p.variant.label for p in plans})} variant(s) ...")
+        verdicts = verify_variants(plans, run.dir, verify_observe_s, log)
+        run.manifest["verify"] = {
+            label: {"ok": not bad, "contradictions": bad} for label, bad in verdicts.items()
+        }
+        run.save()
+        for label, bad in verdicts.items():
+            if bad and not force:
+                skip[label] = f"skipped: failed verify ({bad[0]}; --force to measure anyway)"
+                log(f"verify {label}: FAILED, its cells are skipped: {'; '.join(bad)}")
     jobs = jobs or auto_jobs(matrix)
+    for plan in [p for p in plans if p.variant.label in skip]:
+        run.manifest["cells"].append(
+            {
+                "id": plan.id,
+                "status": skip[plan.variant.label],
+                "variant": plan.variant.name,
+                "profile": plan.profile.name,
+                "link": plan.link.name,
+                "repetition": plan.repetition,
+                "lwip": plan.lwip,
+            }
+        )
+    plans = [p for p in plans if p.variant.label not in skip]
     old_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
     done = 0
     task = progress.add_task("cells", total=len(plans)) if progress else None
@@ -306,7 +357,9 @@ def run_matrix(
         run.manifest["finished"] = _now()
         run.save()
     statuses = [c["status"] for c in run.manifest["cells"]]
-    run.manifest["complete"] = len(statuses) == len(plans) and "interrupted" not in statuses
+    run.manifest["complete"] = (
+        len(statuses) == len(plans) + len(skip) and "interrupted" not in statuses
+    )
     run.save()  # complete: true is the last thing written
     return run.dir
 

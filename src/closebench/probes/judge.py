@@ -63,9 +63,10 @@ STACK_DEFAULTS: dict[tuple[str, str], tuple[Any, float | None, str, str]] = {
     ),
     ("lwip", "fin_wait_2_s"): (
         20.0,
-        1.0,
+        2.5,
         f"{LWIP_213}:src/include/lwip/priv/tcp_priv.h",
-        "TCP_FIN_WAIT_TIMEOUT 20000 ms, hard-coded; applies once RX is closed",
+        "TCP_FIN_WAIT_TIMEOUT 20000 ms, hard-coded; counted from the PCB's last activity "
+        "(pcb->tmr), so an app that waits before closing (Arduino: up to 2 s) times out sooner",
     ),
     ("linux", "fin_wait_2_s"): (
         60.0,

@@ -1,0 +1,111 @@
+"""Each variant's distinguishing close behaviour, on the emulated bench, from real captures.
+
+Every test brings the variant up exactly as its manifest says (lwIP release, options, close
+mode) and names the citation it checks. The timing behaviours (TIME_WAIT 5 s vs 10 s,
+client-first FIN answered with RST or FIN, admission) are checked by the probes' tests.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from benchutil import DEVICE, client
+from scapy.all import TCP, rdpcap
+
+from closebench.bench.session import bring_up
+from closebench.variants import Variant, load_variant
+
+pytestmark = pytest.mark.netns
+
+
+def up_variant(variant: Variant, cell: Path):
+    return bring_up(
+        kind=variant.kind,
+        lwip=variant.emulation.lwip or "2.1.3",
+        options=variant.emulation.options,
+        device_args=variant.device_args(),
+        link_args=[],
+        cell_dir=cell,
+        duration_s=120,
+        log=lambda _m: None,
+    )
+
+
+def sequential_heads(box, n: int) -> None:
+    client(
+        box,
+        f"""
+        import socket
+        for _ in range({n}):
+            s = socket.create_connection(("{DEVICE}", 80), timeout=5)
+            s.sendall(b"HEAD / HTTP/1.1\\r\\n\\r\\n")
+            while s.recv(4096): pass
+            s.close()
+    """,
+    )
+
+
+def test_esp_idf_5_3_keeps_every_time_wait(bench: Path) -> None:
+    variant = load_variant("esp-idf-5.3")
+    cite = variant.expect["tw_cap"].cite  # 2.1.3-esp has no PCB cap (esp-idf #9670)
+    box = up_variant(variant, bench)
+    try:
+        sequential_heads(box, 30)
+        time.sleep(0.5)
+    finally:
+        box.stop()
+    tl = pd.read_csv(bench / "device.csv")
+    assert tl["time_wait"].max() == 30, f"every TIME_WAIT kept ({cite})"
+
+
+def test_micropython_esp32_never_exceeds_12_pcbs(bench: Path) -> None:
+    variant = load_variant("micropython-esp32")
+    cap = variant.expect["max_pcbs"]
+    box = up_variant(variant, bench)
+    try:
+        sequential_heads(box, 30)  # all succeed: tcp_alloc reclaims the oldest TIME_WAIT
+        time.sleep(0.5)
+    finally:
+        box.stop()
+    tl = pd.read_csv(bench / "device.csv")
+    assert tl["pcbs"].max() <= cap.value == 12, f"PCB cap 12 ({cap.cite})"
+    assert tl["time_wait"].max() >= 11, "TIME_WAIT PCBs fill the 12 slots before reclaiming"
+
+
+def test_nodemcu_2016_culls_closing_pcbs_and_rsts_late_segments(bench: Path) -> None:
+    """espconn_kill_oldest_pcb frees the oldest FIN_WAIT_2 silently once 5 pile up; the
+    client's later FIN on that connection meets no PCB and gets a RST."""
+    variant = load_variant("nodemcu-2016")
+    cite = variant.emulation.behaviour_citations["cull_closing"]
+    box = up_variant(variant, bench)
+    try:
+        out = client(
+            box,
+            f"""
+            import socket, time
+            held = []
+            for _ in range(6):   # read until the device's FIN, but do not close: FIN_WAIT_2
+                s = socket.create_connection(("{DEVICE}", 80), timeout=5)
+                s.sendall(b"HEAD / HTTP/1.1\\r\\n\\r\\n")
+                while s.recv(4096): pass
+                held.append(s); time.sleep(0.2)
+            print(held[0].getsockname()[1])
+            for s in held: s.close()   # late FINs
+            time.sleep(1)
+        """,
+        )
+    finally:
+        box.stop()
+    first_port = int(out.split()[-1])
+    tl = pd.read_csv(bench / "device.csv")
+    assert tl["culled"].max() >= 1, f"espconn culling ({cite})"
+    pkts = [p for p in rdpcap(str(bench / "capture-client.pcap")) if TCP in p]
+    late = [
+        p
+        for p in pkts
+        if p[TCP].sport == 80 and p[TCP].dport == first_port and "R" in str(p[TCP].flags)
+    ]
+    assert late, f"the culled connection's late FIN got no RST ({cite})"
