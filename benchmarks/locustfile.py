@@ -138,6 +138,15 @@ def _quit_when_budget_spent(environment: Any, **_: Any) -> None:
 
 
 BUDGET = Budget()
+# No new request in the last moments of the run: locust kills users when -t runs out, and a
+# request cut off after its SYN would be a connection without a recorded request.
+LAST_START_MARGIN_S = 0.5
+DEADLINE = [float("inf")]
+
+
+@events.test_start.add_listener
+def _set_deadline(**_: Any) -> None:
+    DEADLINE[0] = time.monotonic() + RUN_TIME_S - LAST_START_MARGIN_S
 
 
 class ClosePerRequestUser(User):
@@ -152,7 +161,7 @@ class ClosePerRequestUser(User):
         self.paths = itertools.cycle(PROFILE.paths)
 
     def request(self, path: str) -> None:
-        if not BUDGET.take(self.environment):
+        if time.monotonic() > DEADLINE[0] or not BUDGET.take(self.environment):
             raise StopUser()
         start = time.time()
         try:
