@@ -10,15 +10,12 @@ from typing import Any
 import pandas as pd
 
 from closebench.analysis.capture_reader import ReadReport, iter_chunks
-from closebench.analysis.classify import COLUMNS, conn_row, rows_frame
+from closebench.analysis.classify import build_frame, frame_part
 from closebench.analysis.decode import AddressBook, decode_chunk
 from closebench.analysis.params import AnalysisParams
 from closebench.analysis.summary import summarize
-from closebench.analysis.tracker import Conn, Tracker
+from closebench.analysis.tracker import Tracker
 from closebench.errors import UserError
-
-# Finished connections are turned into typed frames in batches to keep memory flat.
-ROW_BATCH = 50_000
 
 
 @dataclass
@@ -48,16 +45,15 @@ def analyze_capture(
         except ValueError:
             raise UserError(f"--device-ip {device_ip!r} is not an IP address") from None
     book = AddressBook()
-    rows: list[tuple] = []
-    frames: list[pd.DataFrame] = []
+    parts: list[dict] = []
+    tracker = Tracker()
 
-    def done(conn: Conn) -> None:
-        rows.append(conn_row(conn, book, device_ip, load_stop, params))
-        if len(rows) >= ROW_BATCH:
-            frames.append(rows_frame(rows))
-            rows.clear()
+    def collect() -> None:
+        # Finished connections become compact output columns at once (bounded memory).
+        rec = tracker.collect()
+        if rec is not None:
+            parts.append(frame_part(rec, book, device_ip, load_stop, params))
 
-    tracker = Tracker(done)
     report = ReadReport()
     skipped = {"non_tcp": 0, "snaplen_cut": 0, "malformed": 0}
     for chunk in iter_chunks(path, report, params.chunk_packets):
@@ -66,16 +62,10 @@ def analyze_capture(
         skipped["snaplen_cut"] += decoded.skipped_cut
         skipped["malformed"] += decoded.skipped_malformed
         tracker.feed(decoded)
+        collect()
     tracker.finish()
-    if rows:
-        frames.append(rows_frame(rows))
-    df = (
-        pd.concat(frames, ignore_index=True)
-        if frames
-        else rows_frame([]).reindex(columns=list(COLUMNS))
-    )
-    # Port-reuse splits finish connections out of stream order; present them in order.
-    df = df.sort_values("conn_id", kind="stable").reset_index(drop=True)
+    collect()
+    df = build_frame(parts)
 
     warnings = list(report.warnings)
     if skipped["snaplen_cut"]:

@@ -1,15 +1,19 @@
-"""Turn a finished Conn into one connections.parquet row: roles, Zeek state, close kind."""
+"""Finished connections (state arrays) -> connections.parquet columns, vectorised.
+
+Same rules as the former per-row code: roles, Zeek conn_state, close kind, closer, faulty
+and duel; each np.select below lists the branches in the order the row code tested them.
+"""
 
 from __future__ import annotations
 
-import math
 import re
+from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 
 from closebench.analysis.decode import AddressBook
-from closebench.analysis.params import AnalysisParams
-from closebench.analysis.tracker import (
+from closebench.analysis.lanes import (
     CLOSED,
     ESTABLISHED,
     INACTIVE,
@@ -17,10 +21,9 @@ from closebench.analysis.tracker import (
     RESET,
     SYN_ACK_SENT,
     SYN_SENT,
-    Conn,
-    Side,
     seq_gt,
 )
+from closebench.analysis.params import AnalysisParams
 
 CLOSE_KINDS = (
     "graceful",
@@ -68,222 +71,238 @@ COLUMNS = (
     "faulty",
     "duel",
 )
+STRING_COLS = ("client_ip", "device_ip", "state", "history", "closer", "close_kind")
+FLOAT_COLS = ("first_ts", "last_ts", "duration_ms", "teardown_ms", "after_load_ms")
+BOOL_COLS = ("faulty", "duel")
+Pick = Callable[[str], np.ndarray]  # a side field for the client (cl) or the device (dv)
 _RSTOS0 = re.compile(r"^\^?S[^HAFGIQ]*R.*")
+STATES = np.array(
+    ["REJ", "RSTRH", "RSTR", "RSTOS0", "OTH", "RSTO", "SF", "SH", "S2", "SHR", "S3", "S0", "S1"],
+    dtype=object,
+)
 
 
-def zeek_conn_state(orig: Side, resp: Side, history: str) -> str:
+def _side(arr: np.ndarray, which: np.ndarray) -> np.ndarray:
+    return np.take_along_axis(arr, which[:, None], axis=1).ravel()
+
+
+def zeek_states(rec: dict[str, np.ndarray]) -> np.ndarray:
     """Zeek's conn_state() over the two endpoint states (main.zeek)."""
-    o, r = orig.state, resp.state
-    if r == RESET:
-        if o in (SYN_SENT, SYN_ACK_SENT) or (o == RESET and orig.bytes == 0 and resp.bytes == 0):
-            return "REJ"
-        return "RSTRH" if o in (INACTIVE, PARTIAL) else "RSTR"
-    if o == RESET:
-        if r in (INACTIVE, PARTIAL):
-            return "RSTOS0" if _RSTOS0.match(history) else "OTH"
-        return "RSTO"
-    if o == CLOSED and r == CLOSED:
-        return "SF"
-    if o == CLOSED:
-        return "SH" if r == INACTIVE else "S2"
-    if r == CLOSED:
-        return "SHR" if o == INACTIVE else "S3"
-    if o == SYN_SENT and r == INACTIVE:
-        return "S0"
-    if o == ESTABLISHED and r == ESTABLISHED:
-        return "S1"
-    return "OTH"
-
-
-def _fin_acked(fin_side: Side, peer: Side) -> bool:
-    """Did the peer acknowledge this side's FIN (an ACK past the FIN's sequence number)?"""
-    return fin_side.fin > 0 and peer.pkts > 0 and seq_gt(peer.lastack, fin_side.first_fin_seq)
-
-
-def _first_fin(client: Side, device: Side) -> str:
-    """Who closed first, decided by ACK coverage rather than capture order."""
-    if client.fin and device.fin:
-        c_acks_d = client.first_fin_ack is not None and seq_gt(
-            client.first_fin_ack, device.first_fin_seq
-        )
-        d_acks_c = device.first_fin_ack is not None and seq_gt(
-            device.first_fin_ack, client.first_fin_seq
-        )
-        if c_acks_d and not d_acks_c:
-            return "device"
-        if d_acks_c and not c_acks_d:
-            return "client"
-        # Crossing FINs (simultaneous close): fall back to capture order.
-        return "client" if client.first_fin_ts <= device.first_fin_ts else "device"
-    if client.fin:
-        return "client"
-    if device.fin:
-        return "device"
-    return "none"
-
-
-def _closer(client: Side, device: Side) -> str:
-    fin_first = _first_fin(client, device)
-    rsts = [
-        (s.first_rst_ts, name)
-        for s, name in ((client, "client"), (device, "device"))
-        if s.first_rst_ts is not None
+    orig = rec["orig"]
+    o, r = _side(rec["state"], orig), _side(rec["state"], 1 - orig)
+    ob, rb = _side(rec["bytes"], orig), _side(rec["bytes"], 1 - orig)
+    o_half = (o == SYN_SENT) | (o == SYN_ACK_SENT)
+    o_idle, r_idle = (o == INACTIVE) | (o == PARTIAL), (r == INACTIVE) | (r == PARTIAL)
+    conds = [
+        (r == RESET) & (o_half | ((o == RESET) & (ob == 0) & (rb == 0))),
+        (r == RESET) & o_idle,
+        r == RESET,
+        (o == RESET) & r_idle,  # RSTOS0 or OTH, by history (below)
+        np.zeros(len(o), dtype=bool),
+        o == RESET,
+        (o == CLOSED) & (r == CLOSED),
+        (o == CLOSED) & (r == INACTIVE),
+        o == CLOSED,
+        (r == CLOSED) & (o == INACTIVE),
+        r == CLOSED,
+        (o == SYN_SENT) & (r == INACTIVE),
+        (o == ESTABLISHED) & (r == ESTABLISHED),
     ]
-    if not rsts:
-        return fin_first
-    rst_ts, rst_name = min(rsts)
-    fin_ts = min(
-        (s.first_fin_ts for s in (client, device) if s.first_fin_ts is not None), default=None
-    )
-    if fin_first == "none" or (fin_ts is not None and rst_ts < fin_ts):
-        return rst_name
-    return fin_first
+    code = np.select(conds, np.arange(len(conds)), default=4)
+    out = STATES[code]
+    for i in np.nonzero(code == 3)[0]:
+        if not _RSTOS0.match(rec["history"][i]):
+            out[i] = "OTH"
+    return out
 
 
-def _close_kind(conn: Conn, client: Side, device: Side, client_ep: int) -> str:
-    syn_seen = conn.syn_sender is not None
-    if syn_seen and conn.synack_sender is None:
-        answered = device.pkts > 0
-        if device.rst and device.synack == 0 and device.fin == 0 and device.bytes == 0:
-            return "refused"
-        if not answered and not client.rst and not client.fin:
-            return "syn_unanswered"
-    if client.rst or device.rst:
-        first_rst = conn.first_rst_ts_any
-        if conn.first_fin_ts_any is not None and conn.first_fin_ts_any <= first_rst:
-            return "rst_after_fin"
-        c, d = client.first_rst_ts, device.first_rst_ts
-        if c is not None and (d is None or c <= d):
-            return "rst_client"
-        return "rst_device"
-    if client.fin and device.fin:
-        if _fin_acked(client, device) and _fin_acked(device, client):
-            return "graceful"
-        return "half_closed"
-    if client.fin or device.fin:
-        return "half_closed"
-    if syn_seen and conn.synack_sender is None and device.pkts == 0:
-        return "syn_unanswered"
-    return "abandoned"
-
-
-def _roles(conn: Conn, book: AddressBook, device_ip: str | None) -> int:
-    """Return the client endpoint: SYN sender, else not the device_ip, else heuristics."""
-    if conn.syn_sender is not None:
-        return conn.syn_sender
-    if device_ip is not None:
-        if book.ip_of(conn.ep_a) == device_ip:
-            return conn.ep_b
-        if book.ip_of(conn.ep_b) == device_ip:
-            return conn.ep_a
-    if conn.synack_sender is not None:
-        return conn.ep_b if conn.synack_sender == conn.ep_a else conn.ep_a
-    # No handshake seen: the lower port is most likely the server (the device).
-    return conn.ep_b if (conn.ep_a & 0xFFFF) < (conn.ep_b & 0xFFFF) else conn.ep_a
-
-
-def conn_row(
-    conn: Conn,
+def frame_part(
+    rec: dict[str, np.ndarray],
     book: AddressBook,
     device_ip: str | None,
     load_stop: float | None,
     params: AnalysisParams,
-) -> tuple:
-    client_ep = _roles(conn, book, device_ip)
-    device_ep = conn.ep_b if client_ep == conn.ep_a else conn.ep_a
-    client, device = (conn.a, conn.b) if client_ep == conn.ep_a else (conn.b, conn.a)
-    orig, resp = (conn.a, conn.b) if conn.orig == conn.ep_a else (conn.b, conn.a)
-    history = "".join(conn.history)
-    state = zeek_conn_state(orig, resp, history)
-    kind = _close_kind(conn, client, device, client_ep)
-    closer = _closer(client, device)
-    teardown_ms = (
-        (conn.last_ts - conn.teardown_ts) * 1000.0 if conn.teardown_ts is not None else math.nan
+) -> dict[str, np.ndarray]:
+    """Output columns (plus `first_frame` for ordering) of finished connections."""
+    m = len(rec["uid"])
+    eps = np.stack([rec["ep_a"], rec["ep_b"]], axis=1)
+    ips = _ip_strings(eps, book)
+    port = (eps & np.uint64(0xFFFF)).astype(np.int64)
+    client = np.where(port[:, 0] < port[:, 1], 1, 0)
+    client = np.where(rec["synack_sender"] >= 0, 1 - rec["synack_sender"], client)
+    if device_ip is not None:
+        client = np.where(ips[:, 1] == device_ip, 0, client)
+        client = np.where(ips[:, 0] == device_ip, 1, client)
+    client = np.where(rec["syn_sender"] >= 0, rec["syn_sender"], client)
+    dev = 1 - client
+
+    def cl(name: str) -> np.ndarray:
+        return _side(rec[name], client)
+
+    def dv(name: str) -> np.ndarray:
+        return _side(rec[name], dev)
+
+    kind = _close_kind(rec, cl, dv)
+    closer = _closer(cl, dv)
+    last_ts, td_ts = rec["last_ts"], rec["td_ts"]
+    teardown_ms = (last_ts - td_ts) * 1000.0
+    after = (
+        np.full(m, np.nan) if load_stop is None else np.maximum(0.0, (last_ts - load_stop) * 1000)
     )
-    after_load_ms = math.nan if load_stop is None else max(0.0, (conn.last_ts - load_stop) * 1000.0)
-    fin_retx = client.fin_retx + device.fin_retx
-    has_rst = client.rst + device.rst > 0
-    faulty = not (
-        kind == "graceful"
-        and fin_retx == 0
-        and not has_rst
-        and conn.teardown_pkts <= params.clean_teardown_max_pkts
+    fin_retx = rec["fin_retx"].sum(axis=1)
+    has_rst = rec["rst"].sum(axis=1) > 0
+    td_pkts = rec["td_pkts"]
+    faulty = ~(
+        (kind == "graceful")
+        & (fin_retx == 0)
+        & ~has_rst
+        & (td_pkts <= params.clean_teardown_max_pkts)
     )
-    long_enough = not math.isnan(teardown_ms) and teardown_ms >= params.duel_min_ms
-    past_load = load_stop is not None and conn.teardown_ts is not None and conn.last_ts > load_stop
-    duel = conn.teardown_pkts >= params.duel_min_teardown_pkts and (long_enough or past_load)
-    return (
-        conn.stream,
-        conn.stream,
-        book.ip_of(client_ep),
-        client_ep & 0xFFFF,
-        book.ip_of(device_ep),
-        device_ep & 0xFFFF,
-        conn.first_ts,
-        conn.last_ts,
-        (conn.last_ts - conn.first_ts) * 1000.0,
-        conn.pkts,
-        client.pkts,
-        device.pkts,
-        client.bytes,
-        device.bytes,
-        client.syn + device.syn,
-        client.synack + device.synack,
-        client.fin,
-        device.fin,
-        client.rst,
-        device.rst,
-        client.retx + device.retx,
-        device.fin_retx,
-        client.fin_retx,
-        client.syn_retx + device.syn_retx,
-        state,
-        history,
-        closer,
-        kind,
-        conn.teardown_pkts,
-        conn.teardown_dupacks,
-        teardown_ms,
-        after_load_ms,
-        faulty,
-        duel,
+    long_enough = ~np.isnan(teardown_ms) & (teardown_ms >= params.duel_min_ms)
+    past_load = (
+        np.zeros(m, dtype=bool) if load_stop is None else ~np.isnan(td_ts) & (last_ts > load_stop)
     )
+    duel = (td_pkts >= params.duel_min_teardown_pkts) & (long_enough | past_load)
+    return {
+        "first_frame": rec["first_frame"],
+        "client_ip": _side(ips, client),
+        "client_port": _side(port, client),
+        "device_ip": _side(ips, dev),
+        "device_port": _side(port, dev),
+        "first_ts": rec["first_ts"],
+        "last_ts": last_ts,
+        "duration_ms": (last_ts - rec["first_ts"]) * 1000.0,
+        "pkts": rec["pkts"].sum(axis=1),
+        "pkts_client": cl("pkts"),
+        "pkts_device": dv("pkts"),
+        "bytes_client": cl("bytes"),
+        "bytes_device": dv("bytes"),
+        "syn": rec["syn"].sum(axis=1),
+        "synack": rec["synack"].sum(axis=1),
+        "fin_client": cl("fin"),
+        "fin_device": dv("fin"),
+        "rst_client": cl("rst"),
+        "rst_device": dv("rst"),
+        "retx": rec["retx"].sum(axis=1),
+        "fin_retx_device": dv("fin_retx"),
+        "fin_retx_client": cl("fin_retx"),
+        "syn_retx": rec["syn_retx"].sum(axis=1),
+        "state": zeek_states(rec),
+        "history": rec["history"],
+        "closer": closer,
+        "close_kind": kind,
+        "teardown_pkts": td_pkts,
+        "teardown_dupacks": rec["td_dupacks"],
+        "teardown_ms": teardown_ms,
+        "after_load_ms": after,
+        "faulty": faulty,
+        "duel": duel,
+    }
 
 
-_INT_COLS = (
-    "conn_id",
-    "stream",
-    "client_port",
-    "device_port",
-    "pkts",
-    "pkts_client",
-    "pkts_device",
-    "bytes_client",
-    "bytes_device",
-    "syn",
-    "synack",
-    "fin_client",
-    "fin_device",
-    "rst_client",
-    "rst_device",
-    "retx",
-    "fin_retx_device",
-    "fin_retx_client",
-    "syn_retx",
-    "teardown_pkts",
-    "teardown_dupacks",
-)
+def _ip_strings(eps: np.ndarray, book: AddressBook) -> np.ndarray:
+    addr = eps >> np.uint64(16)
+    uniq, inv = np.unique(addr, return_inverse=True)
+    names = np.array([book.ip_of(int(u) << 16) for u in uniq.tolist()], dtype=object)
+    return names[inv.reshape(addr.shape)]
 
 
-def rows_frame(rows: list[tuple]) -> pd.DataFrame:
-    """Build a compactly typed frame (rows are dropped by the caller right after)."""
-    df = pd.DataFrame.from_records(rows, columns=list(COLUMNS))
-    for col in _INT_COLS:
-        df[col] = df[col].astype("int64")
-    for col in ("first_ts", "last_ts", "duration_ms", "teardown_ms", "after_load_ms"):
-        df[col] = df[col].astype("float64")
-    for col in ("faulty", "duel"):
-        df[col] = df[col].astype("bool")
-    for col in ("client_ip", "device_ip", "state", "history", "closer", "close_kind"):
-        df[col] = df[col].astype("string")
-    return df
+def _fin_acked(
+    fin_fin: np.ndarray, fin_seq: np.ndarray, peer_pkts: np.ndarray, peer_lastack: np.ndarray
+) -> np.ndarray:
+    """Did the peer acknowledge this side's FIN (an ACK past the FIN's sequence number)?"""
+    return (fin_fin > 0) & (peer_pkts > 0) & seq_gt(peer_lastack, fin_seq)
+
+
+def _close_kind(rec: dict[str, np.ndarray], cl: Pick, dv: Pick) -> np.ndarray:
+    syn_seen = rec["syn_sender"] >= 0
+    noack = syn_seen & (rec["synack_sender"] < 0)
+    refused = noack & (dv("rst") > 0) & (dv("synack") == 0) & (dv("fin") == 0)
+    refused &= dv("bytes") == 0
+    unanswered = noack & (dv("pkts") == 0) & (cl("rst") == 0) & (cl("fin") == 0)
+    any_rst = (cl("rst") > 0) | (dv("rst") > 0)
+    ffa, fra = rec["ffin_ts_any"], rec["frst_ts_any"]
+    after_fin = any_rst & ~np.isnan(ffa) & (ffa <= fra)
+    c_r, d_r = cl("frst_ts"), dv("frst_ts")
+    rst_client = any_rst & ~np.isnan(c_r) & (np.isnan(d_r) | (c_r <= d_r))
+    both = (cl("fin") > 0) & (dv("fin") > 0)
+    acked = _fin_acked(cl("fin"), cl("ffin_seq"), dv("pkts"), dv("lastack")) & _fin_acked(
+        dv("fin"), dv("ffin_seq"), cl("pkts"), cl("lastack")
+    )
+    one = (cl("fin") > 0) | (dv("fin") > 0)
+    conds = [
+        refused,
+        unanswered,
+        after_fin,
+        rst_client,
+        any_rst,
+        both & acked,
+        one,
+        noack & (dv("pkts") == 0),
+    ]
+    labels = [
+        "refused",
+        "syn_unanswered",
+        "rst_after_fin",
+        "rst_client",
+        "rst_device",
+        "graceful",
+        "half_closed",
+        "syn_unanswered",
+    ]
+    return np.select(conds, np.array(labels, dtype=object), default="abandoned")
+
+
+def _closer(cl: Pick, dv: Pick) -> np.ndarray:
+    cf, df = cl("fin") > 0, dv("fin") > 0
+    c_ack, d_ack = cl("ffin_ack"), dv("ffin_ack")
+    c_acks_d = (c_ack >= 0) & seq_gt(c_ack, dv("ffin_seq"))
+    d_acks_c = (d_ack >= 0) & seq_gt(d_ack, cl("ffin_seq"))
+    c_ts, d_ts = cl("ffin_ts"), dv("ffin_ts")
+    crossing = np.where(c_ts <= d_ts, "client", "device")
+    both = cf & df
+    fin_first = np.select(
+        [
+            both & c_acks_d & ~d_acks_c,
+            both & d_acks_c & ~c_acks_d,
+            both,
+            cf,
+            df,
+        ],
+        np.array(["device", "client", "", "client", "device"], dtype=object),
+        default="none",
+    )
+    fin_first = np.where(fin_first == "", crossing, fin_first).astype(object)
+    c_r, d_r = cl("frst_ts"), dv("frst_ts")
+    any_rst = ~np.isnan(c_r) | ~np.isnan(d_r)
+    rst_client = ~np.isnan(c_r) & (np.isnan(d_r) | (c_r <= d_r))
+    rst_ts = np.where(rst_client, c_r, d_r)
+    rst_name = np.where(rst_client, "client", "device")
+    fin_ts = np.fmin(c_ts, d_ts)
+    use_rst = any_rst & ((fin_first == "none") | (~np.isnan(fin_ts) & (rst_ts < fin_ts)))
+    return np.where(use_rst, rst_name, fin_first).astype(object)
+
+
+def build_frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """One frame in first-packet order; conn_id = stream = that order (tshark's numbering)."""
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in COLUMNS})
+    first = np.concatenate([p.pop("first_frame") for p in parts])
+    order = np.argsort(first, kind="stable")
+    cols: dict[str, object] = {}
+    ids = np.arange(len(first), dtype=np.int64)
+    cols["conn_id"], cols["stream"] = ids, ids.copy()
+    for name in COLUMNS[2:]:
+        col = np.concatenate([p.pop(name) for p in parts])[order]
+        cols[name] = pd.array(col, dtype=_dtype(name))
+    return pd.DataFrame(cols, columns=list(COLUMNS))
+
+
+def _dtype(name: str) -> str:
+    if name in STRING_COLS:
+        return "string"
+    if name in FLOAT_COLS:
+        return "float64"
+    if name in BOOL_COLS:
+        return "bool"
+    return "int64"

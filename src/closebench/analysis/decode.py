@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from closebench.analysis.capture_reader import RawChunk
+from closebench.analysis.fastpath import fast_rows
 
 LINK_ETHERNET = 1
 LINK_NULL = 0  # BSD loopback, family in host (little-endian here) order
@@ -134,6 +135,46 @@ def _link_layer(chunk: RawChunk, g: _Gather) -> tuple[np.ndarray, np.ndarray]:
 
 
 def decode_chunk(chunk: RawChunk, book: AddressBook, depth: int = 0) -> Decoded:
+    """Fast path for plain Ethernet/IPv4/TCP frames, the general decoder for the rest."""
+    if depth:
+        return _decode_general(chunk, book, depth)
+    h, fast = fast_rows(chunk)
+    idx = np.nonzero(fast)[0]
+    every = len(idx) == len(chunk)
+    hf = h if every else {k: v[idx] for k, v in h.items()}
+    out = Decoded(
+        frame=idx.astype(np.int64) + chunk.first_frame,
+        ts=chunk.ts[idx],
+        src=((hf["src"] << 16) | hf["sport"]).astype(np.uint64),
+        dst=((hf["dst"] << 16) | hf["dport"]).astype(np.uint64),
+        seq=hf["seq"].astype(np.uint32),
+        ack=hf["ack"].astype(np.uint32),
+        flags=(hf["offflags"] & 0x0FFF).astype(np.uint16),
+        win=hf["win"].astype(np.uint32),
+        plen=hf["plen"],
+    )
+    if every:
+        return out
+    rest = np.nonzero(~fast)[0]
+    sub = RawChunk(
+        first_frame=chunk.first_frame,
+        ts=chunk.ts[rest],
+        linktype=chunk.linktype[rest],
+        buf=chunk.buf,
+        offsets=chunk.offsets[rest],
+        caplen=chunk.caplen[rest],
+    )
+    other = _decode_general(sub, book, 0)
+    # The general decoder numbered frames within `sub`; map back to the file's numbers.
+    other.frame = rest[other.frame - chunk.first_frame] + chunk.first_frame
+    merged = _merge(out, other)
+    merged.skipped_non_tcp = other.skipped_non_tcp
+    merged.skipped_cut = other.skipped_cut
+    merged.skipped_malformed = other.skipped_malformed
+    return merged
+
+
+def _decode_general(chunk: RawChunk, book: AddressBook, depth: int = 0) -> Decoded:
     g = _Gather(chunk)
     cap = chunk.caplen.astype(np.int64)
     l3, version = _link_layer(chunk, g)
@@ -238,7 +279,7 @@ def _gre_inner(
         offsets=chunk.offsets[rows] + start,
         caplen=np.maximum(chunk.caplen[rows] - start, 0).astype(np.int32),
     )
-    inner = decode_chunk(sub, book, depth + 1)
+    inner = _decode_general(sub, book, depth + 1)
     # decode_chunk numbered frames within `sub`; map back to the file's frame numbers.
     inner.frame = rows[inner.frame - chunk.first_frame] + chunk.first_frame
     return inner

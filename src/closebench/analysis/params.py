@@ -14,7 +14,7 @@ class AnalysisParams:
     # ... for at least this long, or past the load stop (when known).
     duel_min_ms: float = 1000.0
     # Packets per chunk read from the file (memory vs per-chunk overhead).
-    chunk_packets: int = 65536
+    chunk_packets: int = 262144
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
