@@ -24,22 +24,13 @@ import numpy as np
 import pandas as pd
 
 from closebench import paths
+from closebench.analysis.classify import CLOSE_KINDS
 from closebench.errors import UserError, where
 
 BASELINE_FORMAT = "closebench-baseline"
 BASELINE_FORMAT_VERSION = 1
 # The result schema (results/README.md) this module reads; other versions are refused.
 RESULT_SCHEMA_VERSION = 1
-CLOSE_KINDS = (
-    "graceful",
-    "rst_device",
-    "rst_client",
-    "rst_after_fin",
-    "half_closed",
-    "abandoned",
-    "refused",
-    "syn_unanswered",
-)
 # Bounded so a baseline stays reviewable in git; 10k values give a p99 within a few tenths
 # of a percentile of the full sample, and the bootstrap SE from it is, if anything, larger.
 RESERVOIR_SIZE = 10_000

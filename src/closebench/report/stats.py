@@ -10,36 +10,24 @@ import math
 from dataclasses import dataclass
 
 import pandas as pd
+from statsmodels.stats.proportion import proportion_confint
 
+from closebench.analysis.classify import CLOSE_KINDS
 from closebench.report.data import RunData
 
-Z95 = 1.959963984540054
 RESET_KINDS = ("rst_device", "rst_client", "rst_after_fin")
-CLOSE_KINDS = (
-    "graceful",
-    "rst_device",
-    "rst_client",
-    "rst_after_fin",
-    "half_closed",
-    "abandoned",
-    "refused",
-    "syn_unanswered",
-)
 
 
-def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for k successes in n trials; (nan, nan) when n == 0.
+def wilson(k: int, n: int) -> tuple[float, float]:
+    """Wilson 95 % interval (as the analyzer's metrics.json); (nan, nan) when n == 0.
 
     Wilson rather than the normal approximation because fault counts are often 0 or n,
     where the normal interval collapses to a width of zero.
     """
     if n <= 0:
         return (math.nan, math.nan)
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    low, high = proportion_confint(k, n, alpha=0.05, method="wilson")
+    return (float(low), float(high))
 
 
 def fault_table(run: RunData) -> pd.DataFrame:
