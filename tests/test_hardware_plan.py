@@ -141,11 +141,9 @@ def test_micropython_esp32_image_at_0x1000(tmp_path: Path) -> None:
 
 
 def _real_variant(name: str) -> Any:
-    variants = pytest.importorskip("closebench.variants")
-    try:
-        return variants.load_variant(name)
-    except UserError as exc:
-        pytest.skip(f"variant {name} not loadable yet: {exc}")
+    from closebench.variants import load_variant
+
+    return load_variant(name)
 
 
 # (variant, board, erase?, flash mode, size, freq, baud, [(offset, file name or "image")], tool)
@@ -188,18 +186,16 @@ def test_real_variant_recipes(tmp_path: Path, name, board, erase, mode, size, fr
 
 def test_every_real_hardware_variant_plans(tmp_path: Path) -> None:
     """Whatever manifests exist now: each hardware variant yields a plan on a matching board."""
-    variants = pytest.importorskip("closebench.variants")
-    try:
-        names = [v.name for v in variants.load_variants() if v.hardware is not None]
-    except UserError as exc:
-        pytest.skip(f"variants not loadable yet: {exc}")
+    from closebench.variants import load_variant, load_variants
+
+    names = [v.name for v in load_variants() if v.hardware is not None]
     data = lab_data()
     for board in data["boards"]:
         board["variants"] = names
     the_lab = parse_lab(data, tmp_path / "lab.toml")
     target = check_load_target(the_lab, lambda _: IFACE)
     for name in names:
-        v = variants.load_variant(name)
+        v = load_variant(name)
         board = next(b for b in the_lab.boards if b.chip == v.hardware.chip)
         plan = build_flash_plan(v, board, the_lab, target, cache=tmp_path)
         text = plan.render({})

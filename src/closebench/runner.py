@@ -142,7 +142,9 @@ def _now() -> str:
 class Run:
     """The run directory and its manifest, rewritten atomically as cells finish."""
 
-    def __init__(self, kind: str, matrix: Matrix, results: Path | None = None) -> None:
+    def __init__(
+        self, kind: str, matrix: Matrix, results: Path | None = None, backend: str = "emulated"
+    ) -> None:
         base = results or paths.results_dir()
         try:
             base.mkdir(parents=True, exist_ok=True)
@@ -177,7 +179,7 @@ class Run:
                 "gcc": _tool_version(["gcc", "--version"]),
                 "locust": _tool_version(["locust", "--version"]),
             },
-            "backend": "emulated",
+            "backend": backend,
             "matrix": {
                 "variants": [v.name for v in matrix.variants],
                 "profiles": [p.name for p in matrix.profiles],
@@ -356,11 +358,7 @@ def run_matrix(
         signal.signal(signal.SIGTERM, old_term)
         run.manifest["finished"] = _now()
         run.save()
-    statuses = [c["status"] for c in run.manifest["cells"]]
-    run.manifest["complete"] = (
-        len(statuses) == len(plans) + len(skip) and "interrupted" not in statuses
-    )
-    run.save()  # complete: true is the last thing written
+    finish(run, len(matrix.cells()))
     return run.dir
 
 
@@ -368,3 +366,11 @@ def wall_estimate_s(matrix: Matrix, jobs: int) -> float:
     cells = len(matrix.cells())
     waves = -(-cells // jobs)
     return waves * (matrix.run_time_s + matrix.cooldown_s + 8)
+
+
+def finish(run: Run, expected_cells: int) -> None:
+    """complete: true is the last thing written, and only when every cell has a status."""
+    statuses = [c["status"] for c in run.manifest["cells"]]
+    run.manifest["finished"] = _now()
+    run.manifest["complete"] = len(statuses) == expected_cells and "interrupted" not in statuses
+    run.save()

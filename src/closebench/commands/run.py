@@ -73,6 +73,19 @@ def _matrix_args(p: argparse.ArgumentParser, *, defaults: bool) -> None:
         action="store_true",
         help="load-test variants even when their probes contradict their manifest",
     )
+    p.add_argument(
+        "--backend",
+        choices=("emulated", "hardware"),
+        default="emulated",
+        help="hardware: the cells of one flashed variant on a real board",
+    )
+    p.add_argument("--lab", help="hardware: lab file (or CLOSEBENCH_LAB)")
+    p.add_argument("--board", help="hardware: board name in the lab file")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="hardware: print what each cell would run, touch nothing",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -98,6 +111,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.cooldown,
     )
     console = Console(stderr=True)
+    if args.backend == "hardware":
+        from closebench.hardware.run import run_on_hardware
+
+        hw_dir = run_on_hardware(
+            matrix,
+            lab_file=args.lab,
+            board_name=args.board,
+            dry_run=args.dry_run,
+            kind=args.kind,
+            results=args.results,
+            log=print,  # plain lines: the plan is meant to be copied
+        )
+        if hw_dir is None:
+            return 0
+        return _finish(hw_dir, args, console)
+    if args.dry_run or args.lab or args.board:
+        raise UserError("--dry-run, --lab and --board belong to --backend hardware")
     jobs = args.jobs or runner.auto_jobs(matrix)
     cells = len(matrix.cells())
     console.print(
@@ -123,6 +153,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress=progress,
             log=console.print,
         )
+    return _finish(run_dir, args, console)
+
+
+def _finish(run_dir: Path, args: argparse.Namespace, console: Console) -> int:
     print_summary(run_dir, console)
     if not args.no_report:
         from closebench.report import render_report
