@@ -141,6 +141,7 @@ BUDGET = Budget()
 # No new request in the last moments of the run: locust kills users when -t runs out, and a
 # request cut off after its SYN would be a connection without a recorded request.
 LAST_START_MARGIN_S = 0.5
+RAMP_GRACE_S = 2.0  # a ramp that found its answer lets requests in flight finish
 DEADLINE = [float("inf")]
 
 
@@ -256,22 +257,32 @@ if PROFILE.ramp is not None:
             super().__init__()
             self.step_start = (0, 0)  # (requests, failures) at the start of this step
             self.step = 0
+            self.stop_at: float | None = None
+            self.users = PROFILE.users
+
+        def _stop(self, run_time: float) -> tuple[int, float] | None:
+            # Stop starting requests first and end the shape a little later, so no request
+            # is cut off after its SYN (connections in the capture == requests made).
+            if self.stop_at is None:
+                DEADLINE[0] = time.monotonic()
+                self.stop_at = run_time + RAMP_GRACE_S
+            return None if run_time >= self.stop_at else (self.users, PROFILE.spawn_rate)
 
         def tick(self) -> tuple[int, float] | None:
             run_time = self.get_run_time()
-            if run_time >= RUN_TIME_S:
-                return None
+            if self.stop_at is not None or run_time >= RUN_TIME_S:
+                return self._stop(run_time)
             step = int(run_time // RAMP.step_s)
             if step != self.step:
                 total = self.runner.stats.total
                 done = total.num_requests - self.step_start[0]
                 failed = total.num_failures - self.step_start[1]
                 if done and failed / done > RAMP.stop_fail_ratio:
-                    return None  # the previous step saw failures: that is the answer
+                    return self._stop(run_time)  # the previous step saw failures: the answer
                 users_then = PROFILE.users + self.step * RAMP.step_users
                 if users_then >= RAMP.max_users:
-                    return None  # the ceiling ran a full step without failing
+                    return self._stop(run_time)  # the ceiling ran a full step without failing
                 self.step = step
                 self.step_start = (total.num_requests, total.num_failures)
-            users = min(PROFILE.users + step * RAMP.step_users, RAMP.max_users)
-            return users, PROFILE.spawn_rate
+            self.users = min(PROFILE.users + step * RAMP.step_users, RAMP.max_users)
+            return self.users, PROFILE.spawn_rate

@@ -152,6 +152,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             results=args.results,
             progress=progress,
             log=console.print,
+            verify=not args.no_verify,
+            force=args.force,
+            verify_observe_s=runner.QUICK_VERIFY_OBSERVE_S
+            if args.quick
+            else runner.VERIFY_OBSERVE_S,
         )
     return _finish(run_dir, args, console)
 
