@@ -43,7 +43,7 @@ def check_can_sandbox() -> None:
     if os.geteuid() != 0:
         raise UserError(
             "the emulated bench needs root for network namespaces and TAP devices "
-            "(run as root, e.g. `sudo nox -s compare`)"
+            "(run as root, e.g. `sudo ./dev nox -s compare`)"
         )
 
 

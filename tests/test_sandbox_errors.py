@@ -1,0 +1,38 @@
+"""The bench's bad-input messages: one line saying what is wrong and what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from closebench.bench import netsetup, sandbox
+from closebench.errors import UserError
+
+
+def test_no_tun_device_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_exists = Path.exists
+    monkeypatch.setattr(Path, "exists", lambda p: False if str(p) == "/dev/net/tun"
+                        else real_exists(p))  # fmt: skip
+    with pytest.raises(UserError, match=r"/dev/net/tun is missing") as err:
+        sandbox.check_can_sandbox()
+    assert "\n" not in str(err.value)
+
+
+def test_no_root_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(Path, "exists", lambda p: True)
+    with pytest.raises(UserError, match=r"needs root.*sudo ./dev nox") as err:
+        sandbox.check_can_sandbox()
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("addr", ["10.0.0.2", "192.168.1.2", "8.8.8.8", "127.0.0.1"])
+def test_addresses_outside_the_benchmarking_range_are_refused(addr: str) -> None:
+    with pytest.raises(UserError, match=r"198\.18\.0\.0/15"):
+        netsetup.check_bench_address(addr)
+
+
+def test_a_failing_command_is_named() -> None:
+    with pytest.raises(UserError, match=r"`ip link show closebench-no-such-link` failed"):
+        netsetup.sh(["ip", "link", "show", "closebench-no-such-link"])
