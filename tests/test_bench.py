@@ -168,3 +168,26 @@ time.sleep(120)
     while Path(f"/proc/{inner_pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not Path(f"/proc/{inner_pid}").exists(), "the bench outlived its orchestrator"
+
+
+def test_rootless_bench_through_a_user_namespace(
+    bench: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The path a non-root user takes: user+net+pid namespaces, and a world-openable TUN node
+    (made once by root) bound over /dev/net/tun inside the sandbox."""
+    nodes = tmp_path_factory.mktemp("tun")
+    node = nodes / "tun-closebench"
+    subprocess.run(["mknod", "-m", "666", str(node), "c", "10", "200"], check=True)
+    monkeypatch.setenv("CLOSEBENCH_ROOTLESS", "1")
+    monkeypatch.setenv("CLOSEBENCH_TUN", str(node))
+    box = up(bench)
+    try:
+        assert box.rootless
+        assert os.readlink(f"/proc/{box.pid}/ns/user") != os.readlink("/proc/self/ns/user")
+        assert http(box, "HEAD / HTTP/1.1\r\n\r\n").startswith("HTTP/1.1 200")
+        time.sleep(0.3)
+    finally:
+        box.stop()
+    syns = [p for p in rdpcap(str(bench / "capture-client.pcap"))
+            if TCP in p and p[TCP].flags == "S"]  # fmt: skip
+    assert len(syns) == 1

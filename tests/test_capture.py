@@ -134,3 +134,17 @@ def test_closed_port_helper_is_really_closed() -> None:
         port = sock.getsockname()[1]
     result = request_once(("127.0.0.1", port), "HEAD", "/", connect_timeout_s=1, timeout_s=1)
     assert result.error is not None and result.error.kind == "refused"
+
+
+def test_dumpcap_summary_is_parsed_like_tcpdumps() -> None:
+    from closebench.capture import Dumpcap
+
+    text = (
+        "Capturing on 'cb0'\nPackets captured: 412\n"
+        "Packets received/dropped on interface 'cb0': 415/3 "
+        "(pcap:1/dumpcap:0/flushed:2/ps_ifdrop:0) (99.3%)\n"
+    )
+    assert Dumpcap.parse(text) == {
+        "packets": 412, "received_by_filter": 415, "dropped_kernel": 3, "dropped_ifc": 0,
+    }  # fmt: skip
+    assert Dumpcap.parse("dumpcap was killed")["packets"] is None

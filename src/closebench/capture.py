@@ -95,12 +95,16 @@ class Tcpdump:
             argv.append(self.bpf_filter)
         return argv
 
+    TOOL = "tcpdump"
+    PACKAGE = "tcpdump"
+    READY = "listening on"
+
     def start(self) -> None:
-        """Start tcpdump and return once it is really capturing ("listening on ...")."""
+        """Start the capturer and return once it is really capturing (its READY line)."""
         if self.proc is not None:
-            raise RuntimeError("Tcpdump already started")
-        if shutil.which("tcpdump") is None:
-            raise UserError("tcpdump not found: install it (apt-get install tcpdump)")
+            raise RuntimeError(f"{self.TOOL} already started")
+        if shutil.which(self.TOOL) is None:
+            raise UserError(f"{self.TOOL} not found: install it (apt-get install {self.PACKAGE})")
         self.out.parent.mkdir(parents=True, exist_ok=True)
         if self.log is not None:
             self._log_path = self.log
@@ -122,21 +126,21 @@ class Tcpdump:
         except FileNotFoundError as exc:
             self._close_log()
             raise UserError(
-                f"cannot run {exc.filename}: install it (apt-get install tcpdump)"
+                f"cannot run {exc.filename}: install it (apt-get install {self.PACKAGE})"
             ) from None
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             text = self._log_text()
-            if "listening on" in text:
+            if self.READY in text:
                 return
             if self.proc.poll() is not None:
                 self.proc = None
                 self._close_log()
-                raise UserError(f"tcpdump on {self.interface} failed: {_last_line(text)}")
+                raise UserError(f"{self.TOOL} on {self.interface} failed: {_last_line(text)}")
             time.sleep(0.02)
         self._kill()
         raise UserError(
-            f"tcpdump on {self.interface} did not start listening within {START_TIMEOUT_S:g} s"
+            f"{self.TOOL} on {self.interface} did not start capturing within {START_TIMEOUT_S:g} s"
         )
 
     def stop(self, drain_s: float = DRAIN_S) -> dict[str, int | None]:
@@ -166,11 +170,15 @@ class Tcpdump:
         self.proc = None
         text = self._log_text()
         self._close_log()
-        self.stats = parse_stats(text)
+        self.stats = self.parse(text)
         if self.stats["dropped_ifc"] is None and self.stats["packets"] is not None:
             # tcpdump prints "dropped by interface" only where the platform reports it.
             self.stats["dropped_ifc"] = 0
         return self.stats
+
+    @staticmethod
+    def parse(text: str) -> dict[str, int | None]:
+        return parse_stats(text)
 
     def __enter__(self) -> Tcpdump:
         self.start()
@@ -205,6 +213,66 @@ class Tcpdump:
         if self.log is None and self._log_path is not None:
             # A temporary log: keep it only while it is needed for parsing.
             self._log_path.unlink(missing_ok=True)
+
+
+class Dumpcap(Tcpdump):
+    """Wireshark's dumpcap, for the rootless bench: inside a user namespace tcpdump cannot
+    run as root (its -Z root calls initgroups, which a user namespace refuses: measured
+    here), while dumpcap never changes user. Same interface and counts as Tcpdump."""
+
+    TOOL = "dumpcap"
+    PACKAGE = "tshark"
+    READY = "Capturing on"
+
+    def command(self) -> list[str]:
+        argv = [
+            *self.netns_cmd,
+            shutil.which("dumpcap") or "dumpcap",
+            "-i",
+            self.interface,
+            "-w",
+            str(self.out),
+            "-P",
+            "-B",
+            str(max(1, self.buffer_kib // 1024)),
+        ]
+        if self.snaplen:
+            argv += ["-s", str(self.snaplen)]
+        if self.bpf_filter:
+            argv += ["-f", self.bpf_filter]
+        return argv
+
+    @staticmethod
+    def parse(text: str) -> dict[str, int | None]:
+        captured = re.search(r"Packets captured: (\d+)", text)
+        line = re.search(
+            r"received/dropped on interface '[^']*': (\d+)/(\d+) "
+            r"\(pcap:(\d+)/dumpcap:(\d+)/flushed:(\d+)/ps_ifdrop:(\d+)\)",
+            text,
+        )
+        if not captured or not line:
+            return dict.fromkeys(_STATS, None)
+        received, _dropped, pcap, dumpcap, flushed, ifdrop = map(int, line.groups())
+        return {
+            "packets": int(captured.group(1)),
+            "received_by_filter": received,
+            "dropped_kernel": pcap + dumpcap + flushed,
+            "dropped_ifc": ifdrop,
+        }
+
+
+def in_user_namespace() -> bool:
+    """True inside a user namespace (the initial one maps every uid: `0 0 4294967295`)."""
+    try:
+        return Path("/proc/self/uid_map").read_text().split() != ["0", "0", "4294967295"]
+    except OSError:
+        return False
+
+
+def capturer(interface: str, out: Path, **kwargs: object) -> Tcpdump:
+    """tcpdump where it can run as root; dumpcap inside a user namespace (rootless bench)."""
+    cls = Dumpcap if in_user_namespace() else Tcpdump
+    return cls(interface, out, **kwargs)  # type: ignore[arg-type]
 
 
 def parse_stats(text: str) -> dict[str, int | None]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from closebench.bench import netsetup
 from closebench.bench.testbed import DeviceSpec, Testbed
-from closebench.capture import Tcpdump
+from closebench.capture import capturer
 from closebench.errors import UserError
 
 MARKER = b"closebench cooldown-end marker"
@@ -45,7 +45,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     dump = None
     try:
         bed.setup_network()
-        dump = Tcpdump("cb0", cell / "capture-client.pcap", log=cell / "tcpdump.log")
+        dump = capturer("cb0", cell / "capture-client.pcap", log=cell / "tcpdump.log")
         dump.start()
         bed.start_device()
         _event(events, "device_start")

@@ -7,6 +7,7 @@ namespaces the run itself created.
 from __future__ import annotations
 
 import ipaddress
+import os
 import subprocess
 from collections.abc import Sequence
 
@@ -35,6 +36,13 @@ def sh(argv: Sequence[str], *, prefix: Sequence[str] = ()) -> str:
         msg = (res.stderr or res.stdout).strip().splitlines()
         raise UserError(f"`{' '.join(cmd)}` failed: {msg[-1] if msg else res.returncode}")
     return res.stdout
+
+
+def bind_tun() -> None:
+    """Rootless: put the user's TUN node where cbdev and `ip tuntap` look for it."""
+    node = os.environ.get("CLOSEBENCH_BIND_TUN")
+    if node:
+        sh(["mount", "--bind", node, "/dev/net/tun"])
 
 
 def quiet_namespace(prefix: Sequence[str] = ()) -> None:

@@ -59,9 +59,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     bed.setup_network()
     dump = None
     if spec.get("capture"):
-        from closebench.capture import Tcpdump
+        from closebench.capture import capturer
 
-        dump = Tcpdump("cb0", out_dir / "capture-client.pcap", log=out_dir / "tcpdump.log")
+        dump = capturer("cb0", out_dir / "capture-client.pcap", log=out_dir / "tcpdump.log")
         dump.start()
     bed.start_device()
     assert bed.device is not None

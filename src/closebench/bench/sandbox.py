@@ -29,6 +29,34 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+ROOTLESS_TUN_DEFAULT = "/dev/net/tun-closebench"
+BIND_TUN_ENV = "CLOSEBENCH_BIND_TUN"  # tells the sandbox's PID 1 which node to bind
+
+
+def rootless() -> bool:
+    """Not root (or CLOSEBENCH_ROOTLESS=1): the bench goes through a user namespace."""
+    return os.geteuid() != 0 or os.environ.get("CLOSEBENCH_ROOTLESS") == "1"
+
+
+def _userns_works() -> bool:
+    res = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--net", "true"], capture_output=True, check=False
+    )
+    return res.returncode == 0
+
+
+def tun_to_bind() -> str | None:
+    """Rootless: a TUN node the user may open, bound over /dev/net/tun inside the sandbox.
+
+    Measured here: a user namespace cannot open a 0600 /dev/net/tun, and a TUN fd opened
+    outside gets EPERM on TUNSETIFF; a world-openable node made once by root works, and
+    `ip tuntap` (which hard-codes /dev/net/tun) finds it through the bind mount."""
+    if os.access("/dev/net/tun", os.R_OK | os.W_OK) and os.geteuid() != 0:
+        return None
+    node = os.environ.get("CLOSEBENCH_TUN", ROOTLESS_TUN_DEFAULT)
+    return node if Path(node).exists() and os.access(node, os.R_OK | os.W_OK) else None
+
+
 def check_can_sandbox() -> None:
     """One clear line when this machine cannot run the emulated bench."""
     if shutil.which("unshare") is None or shutil.which("ip") is None:
@@ -40,10 +68,22 @@ def check_can_sandbox() -> None:
             "/dev/net/tun is missing: the emulated bench needs TUN/TAP "
             "(load the tun module or run on a kernel with CONFIG_TUN)"
         )
-    if os.geteuid() != 0:
+    if not rootless():
+        return
+    if not _userns_works():
         raise UserError(
-            "the emulated bench needs root for network namespaces and TAP devices "
-            "(run as root, e.g. `sudo ./dev nox -s compare`)"
+            "the emulated bench needs root, or unprivileged user namespaces (this kernel "
+            "refuses them): run as root, e.g. `sudo ./dev nox -s compare`"
+        )
+    if (
+        os.geteuid() != 0
+        and not os.access("/dev/net/tun", os.R_OK | os.W_OK)
+        and (tun_to_bind() is None)
+    ):
+        raise UserError(
+            "rootless bench: no TUN node you may open; as root once: "
+            f"`mknod -m 666 {ROOTLESS_TUN_DEFAULT} c 10 200` (or set CLOSEBENCH_TUN), "
+            "or run as root, e.g. `sudo ./dev nox -s compare`"
         )
 
 
@@ -52,8 +92,12 @@ class Sandbox:
 
     def __init__(self, argv: list[str], *, log: Path, env: dict[str, str] | None = None) -> None:
         check_can_sandbox()
+        self.rootless = rootless()
         # --mount-proc: inside, /proc must show the sandbox's own PIDs (nsenter by PID relies on it)
-        cmd = ["unshare", "--net", "--pid", "--mount-proc", "--kill-child", "--", *argv]
+        userns = ["--user", "--map-root-user"] if self.rootless else []
+        cmd = ["unshare", *userns, "--net", "--pid", "--mount-proc", "--kill-child", "--", *argv]
+        if self.rootless and (node := tun_to_bind()):
+            env = {**(env or os.environ), BIND_TUN_ENV: node}
         self.log_path = log
         self._log = log.open("ab")
         self.proc = subprocess.Popen(
@@ -91,6 +135,8 @@ class Sandbox:
 
     def enter_cmd(self) -> list[str]:
         """Prefix that runs a host command inside the bench's client namespace."""
+        if self.rootless:  # joining a netns owned by our user namespace needs that one too
+            return ["nsenter", f"--user=/proc/{self.pid}/ns/user", f"--net={self.netns_path()}"]
         return ["nsenter", f"--net={self.netns_path()}"]
 
     def wait(self, timeout: float | None = None) -> int:

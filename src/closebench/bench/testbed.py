@@ -79,6 +79,7 @@ class Testbed:
         self.counters: dict[str, object] = {}
 
     def setup_network(self) -> None:
+        netsetup.bind_tun()
         netsetup.quiet_namespace()
         netsetup.add_tap(netsetup.CLIENT_TAP, netsetup.CLIENT_IP)
 
