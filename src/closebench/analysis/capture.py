@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from closebench.analysis.capture_reader import ReadReport, iter_chunks
-from closebench.analysis.classify import build_frame, frame_part
+from closebench.analysis.classify import Parts, frame_part
 from closebench.analysis.decode import AddressBook, decode_chunk
 from closebench.analysis.params import AnalysisParams
 from closebench.analysis.summary import summarize
@@ -45,14 +45,14 @@ def analyze_capture(
         except ValueError:
             raise UserError(f"--device-ip {device_ip!r} is not an IP address") from None
     book = AddressBook()
-    parts: list[dict] = []
+    parts = Parts()
     tracker = Tracker()
 
     def collect() -> None:
         # Finished connections become compact output columns at once (bounded memory).
         rec = tracker.collect()
         if rec is not None:
-            parts.append(frame_part(rec, book, device_ip, load_stop, params))
+            parts.add(frame_part(rec, book, device_ip, load_stop, params))
 
     report = ReadReport()
     skipped = {"non_tcp": 0, "snaplen_cut": 0, "malformed": 0}
@@ -65,7 +65,7 @@ def analyze_capture(
         collect()
     tracker.finish()
     collect()
-    df = build_frame(parts)
+    df = parts.build()
 
     warnings = list(report.warnings)
     if skipped["snaplen_cut"]:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from closebench.analysis.decode import AddressBook
 from closebench.analysis.lanes import (
@@ -83,7 +84,8 @@ STATES = np.array(
 
 
 def _side(arr: np.ndarray, which: np.ndarray) -> np.ndarray:
-    return np.take_along_axis(arr, which[:, None], axis=1).ravel()
+    # np.where over the two columns: ~4x faster than take_along_axis (58 ms -> ~15 ms / 1 M).
+    return np.where(which == 1, arr[:, 1], arr[:, 0])
 
 
 def zeek_states(rec: dict[str, np.ndarray]) -> np.ndarray:
@@ -283,19 +285,73 @@ def _closer(cl: Pick, dv: Pick) -> np.ndarray:
     return np.where(use_rst, rst_name, fin_first).astype(object)
 
 
-def build_frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
-    """One frame in first-packet order; conn_id = stream = that order (tshark's numbering)."""
-    if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in COLUMNS})
-    first = np.concatenate([p.pop("first_frame") for p in parts])
-    order = np.argsort(first, kind="stable")
-    cols: dict[str, object] = {}
-    ids = np.arange(len(first), dtype=np.int64)
-    cols["conn_id"], cols["stream"] = ids, ids.copy()
-    for name in COLUMNS[2:]:
-        col = np.concatenate([p.pop(name) for p in parts])[order]
-        cols[name] = pd.array(col, dtype=_dtype(name))
-    return pd.DataFrame(cols, columns=list(COLUMNS))
+class Parts:
+    """Output columns of finished connections, kept compact until the one DataFrame.
+
+    Why: on a 10 M-packet capture (1.25 M connections) holding int64 / object columns per
+    part, concatenating them and copying them into the DataFrame peaked at 1.4 GB RSS.
+    Here integers keep the narrowest dtype that holds a part's values, strings are int32
+    codes into one shared table, and build() assembles one column at a time (arrow `take`
+    over the table: ~10x faster than converting an object array to "string").
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[dict[str, np.ndarray]] = []
+        self.code_of: dict[str, int] = {}
+        self.table: list[str] = []
+
+    def add(self, cols: dict[str, np.ndarray]) -> None:
+        out = {}
+        for name, col in cols.items():
+            if name in STRING_COLS:
+                out[name] = self._encode(col)
+            elif col.dtype.kind == "i":
+                out[name] = _narrow(col)
+            else:
+                out[name] = col
+        self.parts.append(out)
+
+    def _encode(self, col: np.ndarray) -> np.ndarray:
+        local, uniq = pd.factorize(col)
+        get = self.code_of.setdefault
+        glob = [get(u, len(self.code_of)) for u in uniq.tolist()]
+        if len(self.code_of) > len(self.table):
+            self.table.extend(list(self.code_of)[len(self.table) :])
+        return np.asarray(glob, dtype=np.int32)[local]
+
+    def build(self) -> pd.DataFrame:
+        """One frame in first-packet order; conn_id = stream = that order (tshark's numbering)."""
+        parts = self.parts
+        if not parts:
+            return pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in COLUMNS})
+        first = np.concatenate([p.pop("first_frame") for p in parts]).astype(np.int64)
+        order = np.argsort(first, kind="stable")
+        del first
+        cols: dict[str, object] = {}
+        ids = np.arange(len(order), dtype=np.int64)
+        cols["conn_id"], cols["stream"] = ids, ids.copy()
+        table = pa.array(self.table, type=pa.large_string())
+        for name in COLUMNS[2:]:
+            col = np.concatenate([p.pop(name) for p in parts])[order]
+            if name in STRING_COLS:
+                cols[name] = pd.array(table.take(pa.array(col)), dtype="string")
+            else:
+                cols[name] = col.astype(_dtype(name), copy=False)
+        self.parts = []
+        # copy=False: the columns are fresh arrays; a copy here doubled the numeric columns.
+        return pd.DataFrame(cols, columns=list(COLUMNS), copy=False)
+
+
+def _narrow(col: np.ndarray) -> np.ndarray:
+    """The smallest signed integer dtype that holds every value of `col` (exactly)."""
+    if not len(col):
+        return col
+    lo, hi = int(col.min()), int(col.max())
+    for dt in (np.int8, np.int16, np.int32):
+        info = np.iinfo(dt)
+        if info.min <= lo and hi <= info.max:
+            return col.astype(dt)
+    return col
 
 
 def _dtype(name: str) -> str:

@@ -176,27 +176,41 @@ def _finish(run_dir: Path, args: argparse.Namespace, console: Console) -> int:
 
 def print_summary(run_dir: Path, console: Console) -> None:
     table = Table(title=f"closebench {run_dir.name}")
-    for col in ("cell", "conns", "faulty %", "duels", "top close_kind", "reqs ok/fail", "capture"):
-        table.add_column(col)
+    for col in (
+        "variant",
+        "profile",
+        "link",
+        "conns",
+        "faulty % [95% CI]",
+        "duels",
+        "top close_kind",
+        "reqs ok/failed",
+        "capture",
+    ):
+        table.add_column(col, overflow="fold")
     manifest = json.loads((run_dir / "manifest.json").read_text())
+    notes: dict[str, str] = {}
     for cell in sorted(manifest["cells"], key=lambda c: c["id"]):
+        where = (cell.get("variant", cell["id"]), cell.get("profile", ""), cell.get("link", ""))
         path = run_dir / cell["id"] / "metrics.json"
         if cell["status"] != "ok" or not path.exists():
-            table.add_row(cell["id"], "-", "-", "-", cell["status"], "-", "-")
+            short = cell["status"].split(" (")[0]
+            notes.setdefault(short, cell["status"])
+            table.add_row(*where, "-", "-", "-", short, "-", "-")
             continue
         m = json.loads(path.read_text())
         a, ld = m.get("analysis", {}), m.get("load", {})
         kinds = a.get("close_kind", {})
         top = max(kinds.items(), key=lambda kv: kv[1].get("count", 0))[0] if kinds else "-"
-        faulty = a.get("faulty", {})
+        f = a.get("faulty", {})
         table.add_row(
-            cell["id"],
-            str(a.get("connections", 0)),
-            f"{100 * faulty.get('rate', 0):.1f} [{100 * faulty.get('ci_low', 0):.1f}-"
-            f"{100 * faulty.get('ci_high', 0):.1f}]",
-            str(a.get("duels", 0)),
-            top,
-            f"{ld.get('ok', 0)}/{ld.get('failed', 0)}",
+            *where, str(a.get("connections", 0)),
+            f"{100 * (f.get('rate') or 0):.1f} [{100 * (f.get('ci_low') or 0):.1f}-"
+            f"{100 * (f.get('ci_high') or 0):.1f}]",
+            str(a.get("duels", 0)), top, f"{ld.get('ok', 0)}/{ld.get('failed', 0)}",
             "complete" if m.get("capture", {}).get("complete") else "INCOMPLETE",
-        )
-    console.print(table)
+        )  # fmt: skip
+    wide = Console(file=console.file, width=max(console.width, 150))  # a table, not a poem
+    wide.print(table)
+    for status in notes.values():
+        wide.print(f"  {status}")
