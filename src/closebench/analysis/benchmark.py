@@ -6,10 +6,12 @@ so the parent's own memory never pollutes the figure.
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -21,33 +23,61 @@ from closebench.errors import UserError
 TSHARK_FIELDS = ("tcp.stream", "tcp.flags", "frame.time_epoch", "tcp.analysis.retransmission")
 
 
-def _measure(cmd: list[str]) -> dict[str, float]:
+def _measure(cmd: list[str], keep_stdout: bool = False) -> dict[str, Any]:
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    # stderr to a file, not a pipe: a chatty child cannot block on a full pipe before wait4.
+    with tempfile.TemporaryFile() as err_fh:
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE if keep_stdout else subprocess.DEVNULL, stderr=err_fh
+        )
+        out = proc.stdout.read() if proc.stdout else b""  # until the child closes it
+        # wait4, not wait(): the child's own ru_maxrss, not the max over all children.
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.stdout:
+            proc.stdout.close()
+        err_fh.seek(0)
+        err = err_fh.read().decode(errors="replace")
     if proc.returncode != 0:
         raise UserError(f"benchmark command failed: {' '.join(cmd[:3])}...: {err.strip()[:300]}")
-    return {"seconds": wall, "peak_rss_mb": usage.ru_maxrss / 1024.0}
+    return {"seconds": wall, "peak_rss_mb": usage.ru_maxrss / 1024.0, "stdout": out}
+
+
+# Child: time of analyze_capture alone (after imports), printed as the last JSON line.
+OURS_CODE = (
+    "import sys, json, time; from closebench.analysis import analyze_capture; "
+    "t = time.perf_counter(); r = analyze_capture(sys.argv[1]); "
+    "print(json.dumps([r.packets, len(r.connections), time.perf_counter() - t]))"
+)
 
 
 def run(pcap: Path) -> dict[str, Any]:
+    """Figures for `closebench perf`: top-level numbers go to its table.
+
+    ours_packets_per_s_analysis: analyze_capture alone; ours_packets_per_s_process: the
+    whole child process incl. interpreter start and imports (~1 s of numpy/pandas/scapy);
+    ratio: whole-process packets/s over tshark's (field export to /dev/null, same file).
+    """
     pcap = Path(pcap)
     if not pcap.is_file():
         raise UserError(f"{pcap}: no such capture file")
-    code = (
-        "import sys, json; from closebench.analysis import analyze_capture; "
-        "r = analyze_capture(sys.argv[1]); print(json.dumps([r.packets, len(r.connections)]))"
-    )
-    # The packet count comes from a separate, untimed pass over the records.
-    ours = _measure([sys.executable, "-c", code, str(pcap)])
-    packets = count_records(pcap)
+    ours = _measure([sys.executable, "-c", OURS_CODE, str(pcap)], keep_stdout=True)
+    records, conns, analysis_s = json.loads(ours.pop("stdout").decode().strip().splitlines()[-1])
+    packets = int(records)
     result: dict[str, Any] = {
         "pcap": str(pcap),
         "packets": packets,
-        "ours": {**ours, "packets_per_s": packets / ours["seconds"]},
+        "connections": int(conns),
+        "ours": {
+            **ours,
+            "analysis_seconds": analysis_s,
+            "packets_per_s": packets / ours["seconds"],
+            "packets_per_s_analysis": packets / analysis_s,
+        },
+        "ours_packets_per_s_analysis": packets / analysis_s,
+        "ours_packets_per_s_process": packets / ours["seconds"],
+        "ours_peak_rss_mb": ours["peak_rss_mb"],
     }
     cmd = ["tshark", "-n", "-r", str(pcap), "-T", "fields"]
     for f in TSHARK_FIELDS:
@@ -58,8 +88,11 @@ def run(pcap: Path) -> dict[str, Any]:
         result["tshark"] = None
         result["ratio"] = None
         return result
+    theirs.pop("stdout")
     result["tshark"] = {**theirs, "packets_per_s": packets / theirs["seconds"]}
+    result["tshark_seconds"] = theirs["seconds"]
     result["ratio"] = result["ours"]["packets_per_s"] / result["tshark"]["packets_per_s"]
+    result["ratio_analysis"] = packets / analysis_s / result["tshark"]["packets_per_s"]
     return result
 
 
@@ -141,8 +174,6 @@ def main() -> None:
     if len(sys.argv) > 3 and sys.argv[2] == "--make":
         path.unlink(missing_ok=True)
         print("packets written:", write_synthetic_pcap(path, int(sys.argv[3])))
-    import json
-
     print(json.dumps(run(path), indent=2))
 
 

@@ -7,17 +7,37 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.proportion import proportion_confint
 
 from closebench.analysis.classify import CLOSE_KINDS
 from closebench.analysis.params import AnalysisParams
+
+
+# scipy.stats.norm.isf(0.05 / 2), the critical value statsmodels uses for a 95% interval.
+Z_95 = 1.9599639845400545
+
+
+def wilson(count: int, total: int) -> tuple[float, float]:
+    """Wilson score interval, 95%: statsmodels' proportion_confint(method="wilson") formula,
+    operation for operation (bit-identical on 100 k (count, total) pairs checked).
+
+    Why not statsmodels itself: importing it (with scipy.stats) took 1.2 s of the 1.9 s
+    import of closebench.analysis, more than analysing a 1 M-packet capture.
+    """
+    q = np.asarray(count) / np.asarray(total)
+    n = np.asarray(total)
+    crit2 = Z_95**2
+    denom = 1 + crit2 / n
+    center = (q + crit2 / (2 * n)) / denom
+    dist = Z_95 * np.sqrt(q * (1.0 - q) / n + crit2 / (4.0 * n**2))
+    dist /= denom
+    return float(np.clip(center - dist, 0, 1)), float(np.clip(center + dist, 0, 1))
 
 
 def rate(count: int, total: int) -> dict[str, Any]:
     """Count, rate and Wilson 95% interval; rate and bounds are None without connections."""
     if total == 0:
         return {"count": int(count), "rate": None, "ci_low": None, "ci_high": None}
-    low, high = proportion_confint(count, total, alpha=0.05, method="wilson")
+    low, high = wilson(count, total)
     return {
         "count": int(count),
         "rate": count / total,

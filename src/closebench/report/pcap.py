@@ -42,16 +42,37 @@ def _records(path: Path) -> Iterator[tuple[float, bytes, int]]:
             yield ts, data, linktype
 
 
+def _is_tcp(data: bytes, linktype: int) -> bool:
+    """TCP over IPv4/IPv6 on Ethernet, Linux cooked or raw IP; other link types count."""
+    if linktype == 1 and len(data) > 23:
+        ethertype, ip = int.from_bytes(data[12:14], "big"), data[14:]
+    elif linktype == 113 and len(data) > 25:
+        ethertype, ip = int.from_bytes(data[14:16], "big"), data[16:]
+    elif linktype in (101, 228, 229) and data:
+        ethertype, ip = (0x0800 if data[0] >> 4 == 4 else 0x86DD), data
+    else:
+        return True
+    if ethertype == 0x0800:
+        return len(ip) > 9 and ip[9] == 6
+    if ethertype == 0x86DD:
+        return len(ip) > 6 and ip[6] == 6
+    return False
+
+
 def capture_span(path: Path) -> tuple[float, float, int] | None:
-    """(first packet ts, last packet ts, packet count), None for a missing or empty capture."""
+    """(first packet ts, last TCP packet ts, packet count), None for a missing/empty capture.
+
+    The last packet is the last TCP one: the bench's cooldown-end marker (one UDP datagram)
+    and ARP are not the stacks talking."""
     if not path.is_file() or path.stat().st_size == 0:
         return None
     first = last = None
     count = 0
     try:
-        for ts, _data, _lt in _records(path):
+        for ts, data, linktype in _records(path):
             first = ts if first is None else first
-            last = ts
+            if _is_tcp(data, linktype):
+                last = ts
             count += 1
     except Exception:  # a truncated capture still has a usable prefix
         pass

@@ -92,6 +92,7 @@ class StackSummary:
     teardown_p50_ms: float
     failed_cells: int
     cells: int
+    not_measured: str = ""  # why no cell ran (e.g. the variant failed its verify probes)
 
     @property
     def verdict(self) -> str:
@@ -123,6 +124,9 @@ def stack_summaries(run: RunData) -> list[StackSummary]:
                     math.nan,
                     len(cells) - len(ok_ids),
                     len(cells),
+                    not_measured=next(
+                        (c.status for c in cells if c.status.startswith("skipped")), ""
+                    ),
                 )
             )
             continue
@@ -155,6 +159,8 @@ def verdict(s: StackSummary) -> str:
     coarse: the verdict is a headline, the tables beside it are the evidence.
     """
     if s.connections == 0:
+        if s.not_measured:
+            return f"not measured: {s.not_measured.removeprefix('skipped: ')}"
         if s.failed_cells:
             return f"no data: {s.failed_cells} of {s.cells} cells failed"
         return "no connections captured"

@@ -49,7 +49,10 @@ def run_facts(run: RunData) -> pd.DataFrame:
         ("load profiles", _s(matrix.get("profiles") or sorted({c.profile for c in run.cells}))),
         ("link profiles", _s(matrix.get("links") or sorted({c.link for c in run.cells}))),
         ("repetitions", _s(matrix.get("repetitions"))),
-        ("lwIP releases", _s(matrix.get("lwip") or sorted({c.lwip for c in run.cells}))),
+        (
+            "lwIP releases",
+            _s(matrix.get("lwip") or sorted({c.lwip for c in run.cells if c.lwip})),
+        ),
         ("cooldown after load", f"{_s(m.get('cooldown_s'))} s"),
         ("cells", ", ".join(f"{n} {k}" for k, n in statuses.items()) or "none"),
     ]
