@@ -51,8 +51,11 @@ class Thresholds:
     p99_ms: float = 5.0  # ... and +5 ms, so sub-ms jitter on a fast stack is not a finding
     pkts_pct: float = 20.0  # teardown packets per connection: +20 % ...
     pkts_abs: float = 0.5  # ... and +0.5 packet
-    pcbs_abs: float = 2.0  # device peak PCBs tolerance: 2 PCBs ...
-    pcbs_pct: float = 25.0  # ... or 25 % of the baseline, whichever is larger
+    pcbs_abs: float = 3.0  # device peak PCBs tolerance: 3 PCBs ...
+    # ... or 50 % of the baseline, whichever is larger. Measured on 6 identical real runs
+    # (15 pairs): an uncapped stack's peak follows how many connections fit in its
+    # TIME_WAIT window, which a lossy link moves by up to +42 % (48 -> 68) between runs.
+    pcbs_pct: float = 50.0
     after_load_ms: float = 10_000.0  # after-load max tolerance: 10 s ...
     after_load_pct: float = 100.0  # ... or +100 % (one RTO backoff step doubles it)
     min_teardowns: int = 20  # fewer teardowns on a side: no p99 test (p99 of 19 is the max)

@@ -11,7 +11,6 @@ import pandas as pd
 from closebench.analysis.classify import CLOSE_KINDS
 from closebench.analysis.params import AnalysisParams
 
-
 # scipy.stats.norm.isf(0.05 / 2), the critical value statsmodels uses for a 95% interval.
 Z_95 = 1.9599639845400545
 

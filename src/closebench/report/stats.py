@@ -10,24 +10,23 @@ import math
 from dataclasses import dataclass
 
 import pandas as pd
-from statsmodels.stats.proportion import proportion_confint
 
 from closebench.analysis.classify import CLOSE_KINDS
+from closebench.analysis.summary import wilson as analysis_wilson
 from closebench.report.data import RunData
 
 RESET_KINDS = ("rst_device", "rst_client", "rst_after_fin")
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
-    """Wilson 95 % interval (as the analyzer's metrics.json); (nan, nan) when n == 0.
+    """Wilson 95 % interval, the analyzer's own (metrics.json); (nan, nan) when n == 0.
 
     Wilson rather than the normal approximation because fault counts are often 0 or n,
     where the normal interval collapses to a width of zero.
     """
     if n <= 0:
         return (math.nan, math.nan)
-    low, high = proportion_confint(k, n, alpha=0.05, method="wilson")
-    return (float(low), float(high))
+    return analysis_wilson(k, n)
 
 
 def fault_table(run: RunData) -> pd.DataFrame:
