@@ -21,6 +21,7 @@ from rich.table import Table
 from closebench import paths
 from closebench.bench.sandbox import Sandbox
 from closebench.bench.testbed import DeviceSpec
+from closebench.errors import UserError
 
 # A device that never runs out of PCBs and recycles TIME_WAIT in 100 ms, so the rate measured
 # is the stack's speed, not its TIME_WAIT budget (client ports wrap within seconds at 10 k/s).
@@ -78,7 +79,7 @@ def device_rate(
 def harness_rate(binary: Path, seconds: float, out_dir: Path) -> dict[str, Any]:
     from closebench import capture, load
 
-    profile = load.load_profile("burst")
+    profile = load.load_profile("saturate")
     argv, env = load.locust_command(
         profile, host="http://198.18.0.2", out_dir=out_dir, run_time_s=seconds, processes=2
     )
@@ -108,10 +109,13 @@ def analyzer_capture(binary: Path, console: Console) -> Path:
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         console.print("making the analyzer's capture from the bench (once) ...")
         # ~9-10 packets per short connection on an ideal link
-        device_rate(binary, 120, Path(tmp), capture=True, max_conns=ANALYZER_PACKETS // 18 + 1)
+        # 2 client loops; ~7 packets per short connection on an ideal link, plus margin
+        device_rate(binary, 180, Path(tmp), capture=True, max_conns=ANALYZER_PACKETS // 12 + 1)
         pcap = Path(tmp) / "capture-client.pcap"
         n = count_packets(pcap)
         console.print(f"captured {n} packets")
+        if n < ANALYZER_PACKETS:
+            raise UserError(f"the bench capture has {n} packets, fewer than {ANALYZER_PACKETS}")
         pcap.replace(target)
     return target
 
