@@ -23,6 +23,7 @@ from closebench.bench.sandbox import Sandbox
 from closebench.bench.testbed import DeviceSpec
 from closebench.links import LinkProfile
 from closebench.load import LoadProfile
+from closebench.ramp import ramp_summary
 from closebench.variants import Variant
 
 SCHEMA_VERSION = 1
@@ -143,6 +144,8 @@ def analyse(
         dev = analyze_capture(device_pcap, device_ip=device_ip, load_stop=load_stop)
         metrics["device_view"] = dev.summary
     load_section = load.finalize_load_outputs(cell_dir)
+    if plan is not None and (ramp := ramp_summary(cell_dir / "requests.csv", plan.profile)):
+        load_section["ramp"] = ramp
     syns = capture.count_first_syns(client_pcap, server_port=port)
     load_section["syns_in_capture"] = syns
     load_section["connections_match_requests"] = syns == load_section.get("requests")

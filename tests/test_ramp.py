@@ -1,0 +1,36 @@
+"""The ramp's verdict: a breaking point only where the stack, not the harness, gave up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from closebench.load import load_profile
+from closebench.ramp import ramp_summary
+
+PROFILE = load_profile("ramp")  # 1 user + 5 per 10 s step, 10 req/s per user
+
+
+def write(path: Path, per_step: list[tuple[int, int]]) -> Path:
+    """per_step: (ok, failed) request counts in each 10 s step, spread evenly."""
+    lines = ["start_epoch_s,latency_ms,ok,error_kind,local_port,name"]
+    for step, (ok, failed) in enumerate(per_step):
+        n = ok + failed
+        for i in range(n):
+            t = 1000 + step * 10 + 10 * i / n
+            good = i < ok
+            lines.append(f"{t:.4f},1.0,{int(good)},{'' if good else 'connect_timeout'},1,/")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_failures_mark_the_breaking_point(tmp_path: Path) -> None:
+    # offered 10, 60, 110 req/s; delivered in full until the third step fails
+    res = ramp_summary(write(tmp_path / "r.csv", [(100, 0), (600, 0), (900, 200)]), PROFILE)
+    assert res is not None and res["verdict"].startswith("breaking point at ~110 conn/s")
+
+
+def test_a_shortfall_without_failures_is_the_harness(tmp_path: Path) -> None:
+    # the third step offers 110 req/s but only 70 go out, none failing: clients were the limit
+    res = ramp_summary(write(tmp_path / "r.csv", [(100, 0), (600, 0), (700, 0), (700, 0)]),
+                       PROFILE)  # fmt: skip
+    assert res is not None and res["verdict"] == "harness-limited at 70 conn/s (offered 110)"
