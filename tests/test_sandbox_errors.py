@@ -19,10 +19,23 @@ def test_no_tun_device_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "\n" not in str(err.value)
 
 
-def test_no_root_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_root_and_no_user_namespaces_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
-    monkeypatch.setattr(Path, "exists", lambda p: True)
+    monkeypatch.setattr(sandbox, "_userns_works", lambda: False)
     with pytest.raises(UserError, match=r"needs root.*sudo ./dev nox") as err:
+        sandbox.check_can_sandbox()
+    assert "\n" not in str(err.value)
+
+
+def test_rootless_without_a_tun_node_says_how_to_make_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(sandbox, "_userns_works", lambda: True)
+    monkeypatch.setattr(sandbox.os, "access", lambda *_a: False)
+    with pytest.raises(UserError, match=r"mknod -m 666 /dev/net/tun-closebench") as err:
         sandbox.check_can_sandbox()
     assert "\n" not in str(err.value)
 
