@@ -69,7 +69,7 @@ def device_spec(plan: CellPlan, binary: Path, cell_dir: Path, duration_s: float)
 def measure(plan: CellPlan, binary: Path, cell_dir: Path) -> dict[str, Any]:
     """Record the cell inside a fresh sandbox; returns inner.json (status and counters)."""
     cell_dir.mkdir(parents=True, exist_ok=False)
-    bound_s = plan.run_time_s + plan.cooldown_s + 60
+    bound_s = plan.run_time_s + plan.cooldown_s + 90
     argv, env = load.locust_command(
         plan.profile,
         host=f"http://{netsetup.DEVICE_IP}",
@@ -79,7 +79,7 @@ def measure(plan: CellPlan, binary: Path, cell_dir: Path) -> dict[str, Any]:
     spec = {
         "cell_dir": str(cell_dir),
         "device": device_spec(plan, binary, cell_dir, bound_s + 30).__dict__,
-        "locust": {"argv": argv, "env": env, "timeout_s": plan.run_time_s + 30},
+        "locust": {"argv": argv, "env": env, "timeout_s": plan.run_time_s + 60},
         "cooldown_s": plan.cooldown_s,
     }
     spec_path = cell_dir / "cell-spec.json"
