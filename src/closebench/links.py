@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from closebench.errors import UserError, where
-from closebench.paths import benchmarks_dir
+from closebench.paths import benchmarks_dir, named_toml, toml_names
 
 DIRECTIONS = ("to_device", "from_device")
 # Upper bounds are sanity limits against typos (a 10 s one-way delay is no Wi-Fi hop).
@@ -146,16 +146,12 @@ def load_link_file(path: Path | str) -> LinkProfile:
 
 
 def link_names() -> tuple[str, ...]:
-    return tuple(sorted(p.stem for p in links_dir().glob("*.toml")))
+    return toml_names(links_dir())
 
 
 def load_link(name: str) -> LinkProfile:
     """The link profile `benchmarks/links/<name>.toml`."""
-    path = links_dir() / f"{name}.toml"
-    if not path.is_file():
-        known = ", ".join(link_names()) or "none"
-        raise UserError(f"unknown link profile {name!r} (known: {known})")
-    return load_link_file(path)
+    return load_link_file(named_toml(links_dir(), name, "link profile"))
 
 
 LINK_NAMES: tuple[str, ...] = link_names()

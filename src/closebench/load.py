@@ -41,7 +41,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from closebench.errors import UserError, where
-from closebench.paths import benchmarks_dir
+from closebench.paths import benchmarks_dir, named_toml, toml_names
 
 # The user classes benchmarks/locustfile.py defines; kept here so a profile can be
 # validated without importing locust (which monkey-patches the whole process with gevent).
@@ -238,16 +238,12 @@ def load_profile_file(path: Path | str) -> LoadProfile:
 
 
 def profile_names() -> tuple[str, ...]:
-    return tuple(sorted(p.stem for p in profiles_dir().glob("*.toml")))
+    return toml_names(profiles_dir())
 
 
 def load_profile(name: str) -> LoadProfile:
     """The load profile `benchmarks/profiles/<name>.toml`."""
-    path = profiles_dir() / f"{name}.toml"
-    if not path.is_file():
-        known = ", ".join(profile_names()) or "none"
-        raise UserError(f"unknown load profile {name!r} (known: {known})")
-    return load_profile_file(path)
+    return load_profile_file(named_toml(profiles_dir(), name, "load profile"))
 
 
 PROFILE_NAMES: tuple[str, ...] = profile_names()

@@ -36,3 +36,19 @@ def cache_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "closebench"
+
+
+def toml_names(folder: Path) -> tuple[str, ...]:
+    """The IDs of a data folder: its *.toml file names."""
+    return tuple(sorted(p.stem for p in folder.glob("*.toml")))
+
+
+def named_toml(folder: Path, name: str, what: str) -> Path:
+    """`folder/<name>.toml`, or a one-line error listing the names that exist."""
+    from closebench.errors import UserError
+
+    path = folder / f"{name}.toml"
+    if not path.is_file():
+        known = ", ".join(toml_names(folder)) or "none"
+        raise UserError(f"unknown {what} {name!r} (known: {known})")
+    return path
