@@ -225,3 +225,14 @@ def test_ramp_shape_stops_at_its_ceiling(tmp_path: Path, server_port: int) -> No
     assert "Shape test" in log or "shape" in log.lower()
     # 1 user for a step, 2 users for a step (the ceiling), then stop: ~2-3 s at 5 req/s/user.
     assert 5 <= load["requests"] <= 40
+
+
+def test_connect_errors_are_classified_by_what_reached_the_wire() -> None:
+    import errno
+
+    from closebench.load_client import _connect_error
+
+    assert _connect_error(TimeoutError()).kind == "connect_timeout"
+    assert _connect_error(ConnectionRefusedError()).kind == "refused"
+    # ARP for the device unanswered: the SYN never left, so no connection to count
+    assert _connect_error(OSError(errno.EHOSTUNREACH, "No route to host")).kind == "unreachable"

@@ -23,6 +23,9 @@ RESET = "reset"
 REFUSED = "refused"
 TIMEOUT = "timeout"
 HTTP_ERROR = "http_error"
+# The kernel never sent the SYN: ARP for the device got no answer (a lossy link drops ARP
+# too). Such a request has no connection in the capture, so it is counted apart.
+UNREACHABLE = "unreachable"
 OTHER = "other"
 
 _MAX_HEADER_BYTES = 16 * 1024
@@ -67,6 +70,8 @@ def _connect_error(exc: OSError) -> RequestFailed:
         return RequestFailed(REFUSED, "SYN answered by RST")
     if exc.errno in _RESET_ERRNOS:
         return RequestFailed(RESET, str(exc))
+    if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return RequestFailed(UNREACHABLE, f"connect: {exc}")
     return RequestFailed(OTHER, f"connect: {exc}")
 
 

@@ -148,7 +148,9 @@ def analyse(
         load_section["ramp"] = ramp
     syns = capture.count_first_syns(client_pcap, server_port=port)
     load_section["syns_in_capture"] = syns
-    load_section["connections_match_requests"] = syns == load_section.get("requests")
+    # a request whose SYN never left the host (ARP unanswered) has no connection to match
+    on_wire = (load_section.get("requests") or 0) - load_section["failures"].get("unreachable", 0)
+    load_section["connections_match_requests"] = syns == on_wire
     client_cap = inner.get("capture_client", {})
     dropped = int(client_cap.get("dropped_kernel") or 0) + int(client_cap.get("dropped_ifc") or 0)
     # the emulated device writes its own capture; a board has none, only the client's
