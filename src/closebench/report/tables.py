@@ -51,7 +51,9 @@ def run_facts(run: RunData) -> pd.DataFrame:
         ("repetitions", _s(matrix.get("repetitions"))),
         (
             "lwIP releases",
-            _s(matrix.get("lwip") or sorted({c.lwip for c in run.cells if c.lwip})),
+            _s(
+                matrix.get("lwip") or sorted({c.lwip for c in run.cells if c.lwip not in ("", "?")})
+            ),
         ),
         ("cooldown after load", f"{_s(m.get('cooldown_s'))} s"),
         ("cells", ", ".join(f"{n} {k}" for k, n in statuses.items()) or "none"),
