@@ -77,15 +77,19 @@ def tshark_streams(pcap: str | Path) -> pd.DataFrame:
     if not parts:
         return _aggregate(pd.DataFrame(columns=["stream", "t", "flags", "r", "fr", "sr"]))
     all_parts = pd.concat(parts)
-    return all_parts.groupby(level=0).agg(
-        pkts=("pkts", "sum"),
-        syn=("syn", "sum"),
-        fin=("fin", "sum"),
-        rst=("rst", "sum"),
-        retx=("retx", "sum"),
-        first_ts=("first_ts", "min"),
-        last_ts=("last_ts", "max"),
-    )
+    return all_parts.groupby(level=0).agg(**PER_STREAM)
+
+
+# Per-stream figures, summed over chunks the same way they are summed within one.
+PER_STREAM = {
+    "pkts": ("pkts", "sum"),
+    "syn": ("syn", "sum"),
+    "fin": ("fin", "sum"),
+    "rst": ("rst", "sum"),
+    "retx": ("retx", "sum"),
+    "first_ts": ("first_ts", "min"),
+    "last_ts": ("last_ts", "max"),
+}
 
 
 def _aggregate(chunk: pd.DataFrame) -> pd.DataFrame:
@@ -116,15 +120,7 @@ def _aggregate(chunk: pd.DataFrame) -> pd.DataFrame:
             "last_ts": chunk["t"].to_numpy(),
         }
     )
-    return frame.groupby("stream").agg(
-        pkts=("pkts", "sum"),
-        syn=("syn", "sum"),
-        fin=("fin", "sum"),
-        rst=("rst", "sum"),
-        retx=("retx", "sum"),
-        first_ts=("first_ts", "min"),
-        last_ts=("last_ts", "max"),
-    )
+    return frame.groupby("stream").agg(**PER_STREAM)
 
 
 def ours_by_stream(result: Any) -> pd.DataFrame:

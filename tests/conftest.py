@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socketserver
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,3 +64,21 @@ def bench(tmp_path: Path):
     yield tmp_path
     left = leftovers(str(tmp_path))
     assert not left, "; ".join(left)
+
+
+class _CloseAfterResponse(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.request.recv(4096)
+        self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+
+@pytest.fixture
+def server_port() -> Iterator[int]:
+    """An HTTP server on 127.0.0.1 that closes after each response."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _CloseAfterResponse)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()

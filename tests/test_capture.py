@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import socketserver
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,24 +17,6 @@ needs_tcpdump = pytest.mark.skipif(
     shutil.which("tcpdump") is None or os.geteuid() != 0,
     reason="needs root and tcpdump (apt-get install tcpdump)",
 )
-
-
-class _Handler(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        self.request.recv(4096)
-        self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-
-
-@pytest.fixture
-def server_port() -> Iterator[int]:
-    """An HTTP server on 127.0.0.1 that closes after each response."""
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
 
 
 @needs_tcpdump

@@ -6,10 +6,7 @@ import csv
 import os
 import shutil
 import socket
-import socketserver
 import subprocess
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -114,24 +111,6 @@ def test_unknown_profile_name() -> None:
 
 
 # --- real locust runs against a server on 127.0.0.1 started here ---------------------------
-
-
-class _Handler(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        self.request.recv(4096)
-        self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-
-
-@pytest.fixture
-def server_port() -> Iterator[int]:
-    """An HTTP server on 127.0.0.1 that closes after each response."""
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
 
 
 def _run_locust(profile: str | Path, port: int, out: Path, run_time_s: float) -> int:
