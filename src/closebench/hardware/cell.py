@@ -20,16 +20,16 @@ from closebench import load
 from closebench.bench.cell import CellPlan, analyse
 from closebench.capture import Tcpdump
 from closebench.hardware.lab import Board, Lab
+from closebench.hardware.plan import console_style
 from closebench.hardware.poller import SerialPoller
 from closebench.hardware.ready import wait_ready
 from closebench.hardware.safety import LoadTarget
 from closebench.hardware.serialport import open_console
 
 
-def console_style(plan: CellPlan) -> str:
+def console_style_of(plan: CellPlan) -> str:
     hw = plan.variant.hardware
-    tool = hw.upload_tool if hw else "none"
-    return {"nodemcu-uploader": "nodemcu-lua", "mpremote": "micropython"}.get(tool, "heap-lines")
+    return console_style(hw.upload_tool if hw else "none")
 
 
 def describe(plan: CellPlan, board: Board, target: LoadTarget) -> list[str]:
@@ -42,7 +42,7 @@ def describe(plan: CellPlan, board: Board, target: LoadTarget) -> list[str]:
         f"  wait until HEAD {target.url} answers",
         f"  capture: tcpdump -i {target.interface} -w CELL/capture-client.pcap "
         f"'{target.capture_filter}'",
-        f"  resources: {console_style(plan)} console poller on {board.port} @ {board.baud}",
+        f"  resources: {console_style_of(plan)} console poller on {board.port} @ {board.baud}",
         f"  load: {' '.join(argv)}",
         f"  cooldown: {plan.cooldown_s:g} s of capture after the load stops",
     ]
@@ -74,7 +74,7 @@ def run_hardware_cell(
         log=cell / "tcpdump.log",
     )
     console = open_console(board.port, board.baud, board.name)
-    poller = SerialPoller(console, console_style(plan), cell / "device.csv")
+    poller = SerialPoller(console, console_style_of(plan), cell / "device.csv")
     try:
         dump.start()
         poller.start()

@@ -53,6 +53,13 @@ class VariantLike(Protocol):
     hardware: HardwareSpec | None
 
 
+def console_style(upload_tool: str) -> str:
+    """The serial console style of a firmware, from how its app is uploaded."""
+    return {"nodemcu-uploader": "nodemcu-lua", "mpremote": "micropython"}.get(
+        upload_tool, "heap-lines"
+    )
+
+
 @dataclass(frozen=True)
 class Segment:
     offset: int
@@ -89,9 +96,7 @@ class FlashPlan:
     @property
     def console(self) -> str:
         """How the serial poller talks to this firmware (see poller.py)."""
-        return {"nodemcu-uploader": "nodemcu-lua", "mpremote": "micropython"}.get(
-            self.upload_tool, "heap-lines"
-        )
+        return console_style(self.upload_tool)
 
     def _esptool_base(self) -> list[str]:
         return ["esptool", "--chip", self.chip, "--port", self.board.port,
