@@ -304,17 +304,7 @@ def run_matrix(
                 log(f"verify {label}: FAILED, its cells are skipped: {'; '.join(bad)}")
     jobs = jobs or auto_jobs(matrix)
     for plan in [p for p in plans if p.variant.label in skip]:
-        run.manifest["cells"].append(
-            {
-                "id": plan.id,
-                "status": skip[plan.variant.label],
-                "variant": plan.variant.name,
-                "profile": plan.profile.name,
-                "link": plan.link.name,
-                "repetition": plan.repetition,
-                "lwip": plan.lwip,
-            }
-        )
+        run.manifest["cells"].append(plan.record(status=skip[plan.variant.label]))
     plans = [p for p in plans if p.variant.label not in skip]
     old_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
     done = 0
@@ -329,16 +319,9 @@ def run_matrix(
                 for fut in as_completed(futures):
                     plan = futures[fut]
                     try:
-                        cell = fut.result()
+                        cell = plan.record(**fut.result())
                     except Exception as exc:  # one broken cell must not lose the others
-                        cell = {"id": plan.id, "status": f"failed: {exc}"}
-                    cell.update(
-                        variant=plan.variant.name,
-                        profile=plan.profile.name,
-                        link=plan.link.name,
-                        repetition=plan.repetition,
-                        lwip=plan.lwip,
-                    )
+                        cell = plan.record(status=f"failed: {exc}")
                     run.manifest["cells"].append(cell)
                     run.save()
                     done += 1

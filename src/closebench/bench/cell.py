@@ -45,6 +45,12 @@ class CellPlan:
         cid = f"{self.variant.name}__{self.profile.name}__{self.link.name}__r{self.repetition}"
         return f"{cid}__lwip{self.lwip}" if self.lwip_axis and self.lwip else cid
 
+    def record(self, **status: Any) -> dict[str, Any]:
+        """The manifest's entry for this cell: its identity plus how it went."""
+        return {"id": self.id, "variant": self.variant.name, "profile": self.profile.name,
+                "link": self.link.name, "repetition": self.repetition, "lwip": self.lwip,
+                **status}  # fmt: skip
+
     @property
     def seed(self) -> int:
         """Same cell, same link drops, on every machine."""
@@ -183,18 +189,18 @@ def analyse(
 
 
 def run_cell(plan: CellPlan, binary: Path, run_dir: Path) -> dict[str, Any]:
+    """Measure and analyse one cell; returns how it went (plan.record() adds who it is)."""
     cell_dir = run_dir / plan.id
     started = time.time()
     inner = measure(plan, binary, cell_dir)
     status = inner.get("status", "failed: no status")
     if status == "interrupted":
-        return {"id": plan.id, "status": status}
+        return {"status": status}
     try:
         metrics = analyse(plan, cell_dir, inner)
     except Exception as exc:  # keep the run going; the cell says why
-        return {"id": plan.id, "status": f"failed: analysis: {exc}"}
+        return {"status": f"failed: analysis: {exc}"}
     return {
-        "id": plan.id,
         "status": status,
         "seconds": round(time.time() - started, 1),
         "complete_capture": metrics["capture"]["complete"],

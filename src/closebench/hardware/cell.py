@@ -110,7 +110,6 @@ def run_hardware_cell(
         (cell / "inner.json").write_text(json.dumps(inner, indent=1))
     metrics = analyse(plan, cell, inner, device_ip=target.address, port=target.http_port)
     return {
-        "id": plan.id,
         "status": inner["status"],
         "board": board.name,
         "complete_capture": metrics["capture"]["complete"],

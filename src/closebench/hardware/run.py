@@ -63,11 +63,11 @@ def run_on_hardware(
     run.save()
     for plan in plans:  # one board: one cell at a time
         try:
-            cell = run_hardware_cell(plan, lab, board, target, run.dir)
+            cell = plan.record(**run_hardware_cell(plan, lab, board, target, run.dir))
         except UserError as exc:
-            cell = {"id": plan.id, "status": f"failed: {exc}"}
+            cell = plan.record(status=f"failed: {exc}")
         except KeyboardInterrupt:
-            run.manifest["cells"].append({"id": plan.id, "status": "interrupted"})
+            run.manifest["cells"].append(plan.record(status="interrupted"))
             run.save()
             raise
         run.manifest["cells"].append(cell)
