@@ -223,6 +223,13 @@ class Dumpcap(Tcpdump):
     TOOL = "dumpcap"
     PACKAGE = "tshark"
     READY = "Capturing on"
+    # dumpcap prints READY before its capture child has the socket open: seen once in CI,
+    # a capture of 0 packets while the device answered. Give it time before any traffic.
+    SETTLE_S = 0.5
+
+    def start(self) -> None:
+        super().start()
+        time.sleep(self.SETTLE_S)
 
     def command(self) -> list[str]:
         argv = [

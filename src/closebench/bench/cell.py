@@ -161,6 +161,13 @@ def analyse(
     dropped = int(client_cap.get("dropped_kernel") or 0) + int(client_cap.get("dropped_ifc") or 0)
     # the emulated device writes its own capture; a board has none, only the client's
     device_ok = inner.get("device", {}).get("exit_code") == 0 or inner.get("hardware", False)
+    # Cross-check the capturer against the device's own count of frames on the same TAP
+    # (equal to the frame in every cell measured): a capturer that silently missed frames,
+    # with no drop counted, cannot pass for complete.
+    counters = inner.get("device", {})
+    tap_frames = (counters.get("tap_rx") or 0) + (counters.get("tap_tx") or 0)
+    client_cap["tap_frames"] = tap_frames if "tap_rx" in counters else None
+    saw_all = "tap_rx" not in counters or (client_cap.get("packets") or 0) >= tap_frames
     metrics.update(
         schema_version=SCHEMA_VERSION,
         load=load_section,
@@ -170,7 +177,7 @@ def analyse(
                 "packets": capture.count_packets(device_pcap) if device_pcap.exists() else 0,
                 "dropped": 0 if device_ok else None,  # written by the device itself
             },
-            "complete": dropped == 0 and device_ok and inner.get("status") == "ok",
+            "complete": dropped == 0 and saw_all and device_ok and inner.get("status") == "ok",
         },
         device={**device_figures(cell_dir), "counters": inner.get("device", {})},
     )
