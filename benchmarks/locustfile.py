@@ -32,8 +32,9 @@ from locust.exception import StopUser
 from locust.runners import WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
+from closebench.green_client import request_once
 from closebench.load import LoadProfile, load_profile, load_profile_file
-from closebench.load_client import RequestFailed, request_once
+from closebench.load_client import RequestFailed
 
 
 def _profile() -> LoadProfile:

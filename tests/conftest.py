@@ -72,11 +72,15 @@ class _CloseAfterResponse(socketserver.BaseRequestHandler):
         self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 
 
+class _WideBacklogServer(socketserver.ThreadingTCPServer):
+    request_queue_size = 128  # the default 5 drops SYNs when tens of clients connect at once
+    daemon_threads = True
+
+
 @pytest.fixture
 def server_port() -> Iterator[int]:
     """An HTTP server on 127.0.0.1 that closes after each response."""
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _CloseAfterResponse)
-    server.daemon_threads = True
+    server = _WideBacklogServer(("127.0.0.1", 0), _CloseAfterResponse)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server.server_address[1]

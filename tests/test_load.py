@@ -206,12 +206,12 @@ def test_ramp_shape_stops_at_its_ceiling(tmp_path: Path, server_port: int) -> No
     assert 5 <= load["requests"] <= 40
 
 
-def test_connect_errors_are_classified_by_what_reached_the_wire() -> None:
+def testconnect_errors_are_classified_by_what_reached_the_wire() -> None:
     import errno
 
-    from closebench.load_client import _connect_error
+    from closebench.load_client import connect_error
 
-    assert _connect_error(TimeoutError()).kind == "connect_timeout"
-    assert _connect_error(ConnectionRefusedError()).kind == "refused"
+    assert connect_error(TimeoutError()).kind == "connect_timeout"
+    assert connect_error(ConnectionRefusedError()).kind == "refused"
     # ARP for the device unanswered: the SYN never left, so no connection to count
-    assert _connect_error(OSError(errno.EHOSTUNREACH, "No route to host")).kind == "unreachable"
+    assert connect_error(OSError(errno.EHOSTUNREACH, "No route to host")).kind == "unreachable"

@@ -3,9 +3,9 @@
 connect, send the request, read the response (headers, plus the body when the response
 says how long it is), close: the client closes right after reading, as the original
 ESP8266 test script did. Nothing is pooled or kept alive, so every request is exactly one
-SYN in the capture. Plain blocking sockets: under locust they are gevent's (locust
-monkey-patches `socket`), which measured faster than geventhttpclient with a fresh
-connection per request.
+SYN in the capture. Plain blocking sockets here, for tests and tools; the locust users run
+the same request on gevent's loop directly (`closebench.green_client`, faster: measured
+there). Both measured faster than geventhttpclient with a fresh connection per request.
 
 Failures are sorted by kind, because the kind is the finding (a `refused` is a SYN answered
 by RST, a `connect_timeout` a SYN never answered, a `reset` a RST after connecting).
@@ -16,7 +16,9 @@ from __future__ import annotations
 import errno
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 CONNECT_TIMEOUT = "connect_timeout"
 RESET = "reset"
@@ -55,6 +57,7 @@ class Result:
     error: RequestFailed | None
 
 
+@lru_cache(maxsize=64)  # a user sends the same few requests thousands of times
 def build_request(method: str, host: str, path: str) -> bytes:
     # Connection: close says what we do anyway: one request per connection.
     return (
@@ -63,7 +66,7 @@ def build_request(method: str, host: str, path: str) -> bytes:
     ).encode("ascii")
 
 
-def _connect_error(exc: OSError) -> RequestFailed:
+def connect_error(exc: OSError) -> RequestFailed:
     if isinstance(exc, TimeoutError):
         return RequestFailed(CONNECT_TIMEOUT, "no answer to SYN")
     if isinstance(exc, ConnectionRefusedError):
@@ -75,7 +78,7 @@ def _connect_error(exc: OSError) -> RequestFailed:
     return RequestFailed(OTHER, f"connect: {exc}")
 
 
-def _io_error(exc: OSError) -> RequestFailed:
+def io_error(exc: OSError) -> RequestFailed:
     if isinstance(exc, TimeoutError):
         return RequestFailed(TIMEOUT, "response not complete in time")
     if isinstance(exc, ConnectionError) or exc.errno in _RESET_ERRNOS:
@@ -83,11 +86,12 @@ def _io_error(exc: OSError) -> RequestFailed:
     return RequestFailed(OTHER, str(exc))
 
 
-def _read_response(sock: socket.socket, method: str, until_eof: bool) -> tuple[int, int]:
-    """Read one response; return (status, bytes read). Raises RequestFailed."""
+def read_response(recv: Callable[[int], bytes], method: str, until_eof: bool) -> tuple[int, int]:
+    """Read one response through `recv` (a socket's, or a cooperative one); return (status,
+    bytes read). Raises RequestFailed, or OSError from `recv`."""
     buf = bytearray()
     while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(4096)
+        chunk = recv(4096)
         if not chunk:
             raise RequestFailed(OTHER, "closed before a complete response header")
         buf += chunk
@@ -110,7 +114,7 @@ def _read_response(sock: socket.socket, method: str, until_eof: bool) -> tuple[i
     remaining = (length - len(body)) if (has_body and length is not None) else 0
     read_to_eof = until_eof or (has_body and length is None)
     while remaining > 0 or read_to_eof:
-        chunk = sock.recv(65536)
+        chunk = recv(65536)
         if not chunk:
             if remaining > 0:
                 raise RequestFailed(OTHER, "closed before the end of the body")
@@ -148,16 +152,16 @@ def request_once(
         try:
             sock.connect(address)
         except OSError as exc:
-            error = _connect_error(exc)
+            error = connect_error(exc)
         else:
             sock.settimeout(timeout_s)
             try:
                 sock.sendall(build_request(method, address[0], path))
-                status, received = _read_response(sock, method, until_eof)
+                status, received = read_response(sock.recv, method, until_eof)
             except RequestFailed as exc:
                 error = exc
             except OSError as exc:
-                error = _io_error(exc)
+                error = io_error(exc)
         # The port is bound by connect() even when the SYN got no answer, so failed
         # requests can be found in the capture too.
         try:

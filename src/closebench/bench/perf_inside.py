@@ -1,18 +1,19 @@
 """PID 1 of a perf sandbox: how fast the device serves short connections, and who burns CPU.
 
-Modes: `loops` (plain blocking-socket client processes: connect, HEAD, read, close) and
+Modes: `loops` (client processes with many connections in flight: connect, HEAD, read, close) and
 `locust` (the real harness). Optionally with tcpdump on the client side, to measure the
 capture's completeness at that rate. Writes perf.json into the output folder.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
-import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,27 +21,30 @@ from typing import Any
 from closebench.bench import netsetup
 from closebench.bench.testbed import DeviceSpec, Testbed
 
-REQUEST = b"HEAD / HTTP/1.1\r\nHost: device\r\nConnection: close\r\n\r\n"
+CONCURRENCY = 50  # connections in flight per client process: enough to keep the device busy
 
 
 def _client_loop(duration_s: float, max_conns: int, out: Any) -> None:
-    """One client process: new connection per request, client reads the answer and closes."""
-    ok = failed = 0
+    """One client process: CONCURRENCY greenlets, each a new connection per request (HEAD,
+    read the answer, client closes), on gevent's loop without locust's bookkeeping: the
+    fastest client this machine has, so the rate is the device's, as far as 2 cores allow."""
+    import gevent
+
+    from closebench.green_client import request_once
+
+    counts = {"ok": 0}  # and one count per failure kind
     end = time.monotonic() + duration_s
-    while time.monotonic() < end and ok + failed < max_conns:
-        s = socket.socket()
-        s.settimeout(2.0)
-        try:
-            s.connect((netsetup.DEVICE_IP, 80))
-            s.sendall(REQUEST)
-            while s.recv(4096):
-                pass
-            ok += 1
-        except OSError:
-            failed += 1
-        finally:
-            s.close()
-    out.put((ok, failed))
+
+    def user() -> None:
+        while time.monotonic() < end and sum(counts.values()) < max_conns:
+            result = request_once(
+                (netsetup.DEVICE_IP, 80), "HEAD", "/", connect_timeout_s=2.0, timeout_s=2.0
+            )
+            kind = result.error.kind if result.error else "ok"
+            counts[kind] = counts.get(kind, 0) + 1
+
+    gevent.joinall([gevent.spawn(user) for _ in range(CONCURRENCY)])
+    out.put(counts)
 
 
 def _cpu_s(pid: int) -> float:
@@ -48,9 +52,81 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _children_cpu_s() -> float:
-    t = os.times()
-    return t.children_user + t.children_system
+def _role(pid: str) -> str:
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "client"  # exited between the listing and the read; counted nowhere then
+    if comm == "cbdev":
+        return "device"
+    if comm in ("tcpdump", "dumpcap"):
+        return "capture"
+    # Everything else below PID 1 drives the load: locust and its workers, or the client
+    # loop processes (forks of PID 1, same command line)
+    return "client"
+
+
+class CpuSampler:
+    """CPU seconds per role (device, client, capture), sampled from /proc every 0.2 s.
+
+    We are PID 1 of the sandbox's PID namespace with its own /proc, so /proc lists exactly
+    the bench's processes: no other load on the machine is counted. PID 1 itself (set-up,
+    sampling, waiting) is left out. A window [t0, t1] is then cut from the samples, so
+    interpreter start-up and imports stay out of the figure.
+    """
+
+    PERIOD_S = 0.2
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self.per_pid: dict[str, tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        for pid in (d for d in os.listdir("/proc") if d.isdigit() and d != "1"):
+            known = self.per_pid.get(pid)
+            role = known[0] if known else _role(pid)
+            with contextlib.suppress(OSError):  # exited: keep its last reading
+                self.per_pid[pid] = (role, _cpu_s(int(pid)))
+        totals: dict[str, float] = {}
+        for role, cpu in self.per_pid.values():
+            totals[role] = totals.get(role, 0.0) + cpu
+        self.samples.append((time.time(), totals))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.PERIOD_S):
+            self._sample()
+
+    def start(self) -> None:
+        self._sample()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def window(self, t0: float, t1: float) -> dict[str, float]:
+        """CPU seconds per role spent between the samples nearest to t0 and t1."""
+        first = min(self.samples, key=lambda s: abs(s[0] - t0))
+        last = min(self.samples, key=lambda s: abs(s[0] - t1))
+        span = last[0] - first[0]
+        roles = set(first[1]) | set(last[1])
+        used = {r: last[1].get(r, 0.0) - first[1].get(r, 0.0) for r in roles}
+        return {"seconds": span, **{f"{r}_cpu_s": round(v, 3) for r, v in used.items()}}
+
+
+def _load_window(out_dir: Path) -> tuple[float, float] | None:
+    """First and last request start of a locust run (its merged requests.csv)."""
+    from closebench import load
+
+    load.finalize_load_outputs(out_dir)
+    csv_path = out_dir / "requests.csv"
+    if not csv_path.exists():
+        return None
+    starts = [float(row.split(",", 1)[0]) for row in csv_path.read_text().splitlines()[1:]]
+    return (min(starts), max(starts)) if starts else None
 
 
 def run(spec: dict[str, Any]) -> dict[str, Any]:
@@ -65,10 +141,10 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         dump.start()
     bed.start_device()
     assert bed.device is not None
-    dev_cpu0 = _cpu_s(bed.device.pid)
-    self_cpu0 = sum(os.times()[:2])
-    child_cpu0 = _children_cpu_s()
+    sampler = CpuSampler()
+    sampler.start()
     t0 = time.monotonic()
+    wall0 = time.time()
     result: dict[str, Any] = {"mode": spec["mode"]}
     if spec["mode"] == "loops":
         q: Any = mp.Queue()
@@ -79,10 +155,17 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         for p in procs:
             p.start()
         counts = [q.get() for _ in procs]
+        wall1 = time.time()
         for p in procs:
             p.join()
-        result["ok"] = sum(c[0] for c in counts)
-        result["failed"] = sum(c[1] for c in counts)
+        kinds: dict[str, int] = {}
+        for c in counts:
+            for kind, n in c.items():
+                kinds[kind] = kinds.get(kind, 0) + n
+        result["ok"] = kinds.pop("ok", 0)
+        result["failed"] = sum(kinds.values())
+        result["failures"] = kinds
+        window: tuple[float, float] | None = (wall0 + 0.5, wall1)  # after the forks settle
     else:
         with (out_dir / "locust.log").open("ab") as log:
             proc = subprocess.run(
@@ -95,17 +178,21 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                 check=False,
             )
         result["locust_exit"] = proc.returncode
+        window = None
+    sampler.stop()
     elapsed = time.monotonic() - t0
     result["elapsed_s"] = elapsed
-    result["device_cpu"] = (_cpu_s(bed.device.pid) - dev_cpu0) / elapsed
-    client_cpu = (_children_cpu_s() - child_cpu0) + (sum(os.times()[:2]) - self_cpu0)
-    result["client_cpu"] = client_cpu / elapsed
     if "ok" in result:
         result["conn_per_s"] = result["ok"] / elapsed
     result["device"] = bed.stop_device()
     if dump is not None:
         time.sleep(2)  # tcpdump buffers
         result["capture"] = dump.stop()
+    if window is None:
+        window = _load_window(out_dir)
+    if window is not None:
+        # CPU per role over the load itself, and the requests started in that window
+        result["cpu_window"] = sampler.window(*window)
     (out_dir / "perf.json").write_text(json.dumps(result, indent=1))
     return result
 

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from closebench import paths
+from closebench.bench.perf_inside import CONCURRENCY as CLIENT_CONCURRENCY
 from closebench.bench.sandbox import Sandbox
 from closebench.bench.testbed import DeviceSpec
 from closebench.errors import UserError
@@ -76,12 +77,12 @@ def device_rate(
     return _sandboxed(spec, out_dir)
 
 
-def harness_rate(binary: Path, seconds: float, out_dir: Path) -> dict[str, Any]:
+def harness_rate(binary: Path, seconds: float, out_dir: Path, processes: int = 2) -> dict[str, Any]:
     from closebench import capture, load
 
     profile = load.load_profile("saturate")
     argv, env = load.locust_command(
-        profile, host="http://198.18.0.2", out_dir=out_dir, run_time_s=seconds, processes=2
+        profile, host="http://198.18.0.2", out_dir=out_dir, run_time_s=seconds, processes=processes
     )
     spec = {
         "out_dir": str(out_dir),
@@ -120,6 +121,90 @@ def analyzer_capture(binary: Path, console: Console) -> Path:
     return target
 
 
+def _per_conn_us(window: dict[str, Any], role: str, conns: float) -> float:
+    return window.get(f"{role}_cpu_s", 0.0) / conns * 1e6 if conns else float("nan")
+
+
+def _device_rows(table: Table, dev: dict[str, Any]) -> dict[str, float]:
+    """Rows for the device alone; returns its figures for the harness comparison."""
+    win = dev["cpu_window"]
+    conns = dev["conn_per_s"] * win["seconds"]
+    device_us = _per_conn_us(win, "device", conns)
+    client_us = _per_conn_us(win, "client", conns)
+    share = win.get("device_cpu_s", 0.0) / win["seconds"]
+    # The device is one single-threaded process: at one full core it would serve this many.
+    ceiling = 1e6 / device_us if device_us > 0 else float("nan")
+    table.add_row(
+        "device: short connections/s (fastest client)",
+        f"{dev['conn_per_s']:.0f}",
+        f"2 processes x {CLIENT_CONCURRENCY} in flight, no locust; {dev['failed']} failed"
+        + (f" {dev['failures']}" if dev.get("failures") else ""),
+    )
+    table.add_row(
+        "device CPU (fraction of one core)",
+        f"{share:.2f}",
+        "device saturated"
+        if share >= 0.9
+        else "< 0.9: the clients, not the device, were the limit",
+    )
+    table.add_row("device CPU per connection (us)", f"{device_us:.0f}", "user + sys of cbdev")
+    table.add_row(
+        "client CPU per connection (us)",
+        f"{client_us:.0f}",
+        "fastest client, its kernel TCP work included",
+    )
+    table.add_row(
+        "device ceiling at one full core, conn/s",
+        f"{ceiling:.0f}",
+        "extrapolated: 1 s / device CPU per connection",
+    )
+    return {"rate": dev["conn_per_s"], "ceiling": ceiling}
+
+
+def _harness_rows(table: Table, har: dict[str, Any], device: dict[str, float]) -> None:
+    rps = har["load"].get("rps") or 0.0
+    win = har.get("cpu_window") or {}
+    conns = rps * win.get("seconds", 0.0)
+    harness_us = _per_conn_us(win, "client", conns) + _per_conn_us(win, "capture", conns)
+    table.add_row(
+        "harness: locust (2 processes) + tcpdump, requests/s",
+        f"{rps:.0f}",
+        f"{har['load'].get('failed', 0)} failed",
+    )
+    table.add_row(
+        "harness CPU per request (us)",
+        f"{harness_us:.0f}",
+        f"locust {_per_conn_us(win, 'client', conns):.0f} + capture "
+        f"{_per_conn_us(win, 'capture', conns):.0f}",
+    )
+    if device:
+        table.add_row(
+            "harness / device rate (fastest client)",
+            f"{rps / device['rate']:.2f}",
+            "same machine, same 2 cores",
+        )
+        ratio = rps / device["ceiling"]
+        cores = device["ceiling"] * harness_us / 1e6
+        table.add_row(
+            "harness / device ceiling",
+            f"{ratio:.2f}",
+            ">= 1: the device saturates first"
+            if ratio >= 1
+            else f"harness-limited: ~{cores:.1f} cores of harness needed to reach the ceiling",
+        )
+    cap = har.get("capture", {})
+    table.add_row(
+        "capture drops (kernel + interface)",
+        str(int(cap.get("dropped_kernel") or 0) + int(cap.get("dropped_ifc") or 0)),
+        f"{cap.get('packets', 0)} packets captured",
+    )
+    table.add_row(
+        "first SYNs in capture vs requests",
+        f"{har['syns_in_capture']} / {har['load'].get('requests')}",
+        "",
+    )
+
+
 def cmd_perf(args: argparse.Namespace) -> int:
     from closebench.bench.device_build import build_device
 
@@ -130,52 +215,20 @@ def cmd_perf(args: argparse.Namespace) -> int:
     table.add_column("measure")
     table.add_column("figure", justify="right")
     table.add_column("note")
-    dev: dict[str, Any] = {}
+    device: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="closebench-perf-") as tmp:
         work = Path(tmp)
         if "device" not in skip:
             (work / "device").mkdir()
-            dev = device_rate(build.path, args.seconds, work / "device")
-            table.add_row(
-                "device: short connections/s (2 client loops, ideal)",
-                f"{dev['conn_per_s']:.0f}",
-                f"{dev['failed']} failed",
-            )
-            table.add_row(
-                "device CPU (fraction of one core)",
-                f"{dev['device_cpu']:.2f}",
-                "< 0.9: the client loops, not the device, were the limit"
-                if dev["device_cpu"] < 0.9
-                else "device saturated",
-            )
-            table.add_row("client CPU (cores)", f"{dev['client_cpu']:.2f}", "")
+            console.print(f"device rate, fastest client, {args.seconds:.0f} s ...")
+            device = _device_rows(table, device_rate(build.path, args.seconds, work / "device"))
         if "harness" not in skip:
             (work / "harness").mkdir()
+            console.print(
+                f"harness rate, locust saturate profile + tcpdump, {args.seconds:.0f} s ..."
+            )
             har = harness_rate(build.path, args.seconds, work / "harness")
-            rps = har["load"].get("rps") or 0.0
-            cap = har.get("capture", {})
-            table.add_row(
-                "harness: locust (2 processes) + tcpdump, requests/s",
-                f"{rps:.0f}",
-                f"{har['load'].get('failed', 0)} failed",
-            )
-            if dev:
-                ratio = rps / dev["conn_per_s"] if dev.get("conn_per_s") else float("nan")
-                table.add_row(
-                    "harness / device-loop rate",
-                    f"{ratio:.2f}",
-                    ">= 1 means the device saturates first",
-                )
-            table.add_row(
-                "capture drops (kernel + interface)",
-                str(int(cap.get("dropped_kernel") or 0) + int(cap.get("dropped_ifc") or 0)),
-                f"{cap.get('packets', 0)} packets captured",
-            )
-            table.add_row(
-                "first SYNs in capture vs requests",
-                f"{har['syns_in_capture']} / {har['load'].get('requests')}",
-                "",
-            )
+            _harness_rows(table, har, device)
     if "analyzer" not in skip:
         from closebench.analysis.benchmark import run as bench_analyzer
 

@@ -1,0 +1,115 @@
+"""The load client's request on gevent's event loop directly: the locust users' hot path.
+
+Same request, same failure kinds and same `Result` as `load_client.request_once`, which
+stays the plain blocking version. Why a second one: at the harness's ceiling the client's
+Python time per request is what limits the rate (`closebench perf`), and gevent's socket
+wrapper is most of it. Measured in one run against the bench device (50 greenlets, one
+process, 8 s each, CPU per request from os.times()):
+  gevent socket with socket timeouts (one gevent Timeout per blocking call): ~137 us user
+  gevent socket, one Timeout per phase (connect, exchange):                  ~95 us user
+  this module (real socket, non-blocking, a libev io watcher per wait):       ~56 us user
+with the kernel's part (~60 us sys) the same in all three.
+
+A Timeout object is made per phase, never reused: re-arming one Timeout across requests
+fired spuriously under load here (gevent 26.9, ~15 % of requests timed out falsely).
+"""
+
+from __future__ import annotations
+
+import _socket
+import errno
+import time
+
+from gevent import Timeout
+from gevent.hub import get_hub
+
+from closebench.load_client import (
+    RequestFailed,
+    Result,
+    build_request,
+    connect_error,
+    io_error,
+    read_response,
+)
+
+_READ, _WRITE = 1, 2  # libev event bits
+_IN_PROGRESS = (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN)
+
+
+class _Conn:
+    """One non-blocking socket; waits switch to gevent's hub until the fd is ready."""
+
+    def __init__(self) -> None:
+        self.sock = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+        self.sock.setblocking(False)
+        self.hub = get_hub()
+
+    def wait(self, events: int) -> None:
+        # A fresh watcher per wait: it is stopped when the wait ends (hub.wait), so none is
+        # active when the fd is closed and its number reused by the next connection.
+        self.hub.wait(self.hub.loop.io(self.sock.fileno(), events))
+
+    def connect(self, address: tuple[str, int]) -> None:
+        err = self.sock.connect_ex(address)
+        if err in _IN_PROGRESS:
+            self.wait(_WRITE)
+            err = self.sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
+        if err:
+            raise OSError(err, f"connect: {errno.errorcode.get(err, err)}")
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[self.sock.send(view) :]
+            except BlockingIOError:
+                self.wait(_WRITE)
+
+    def recv(self, size: int) -> bytes:
+        while True:
+            try:
+                return self.sock.recv(size)
+            except BlockingIOError:
+                self.wait(_READ)
+
+
+def request_once(
+    address: tuple[str, int],
+    method: str,
+    path: str,
+    *,
+    connect_timeout_s: float,
+    timeout_s: float,
+    until_eof: bool = False,
+) -> Result:
+    """One request on one new connection, cooperatively; see `load_client.request_once`."""
+    start = time.time()
+    t0 = time.perf_counter()
+    conn = _Conn()
+    local_port = 0
+    status = 0
+    received = 0
+    error: RequestFailed | None = None
+    try:
+        try:
+            with Timeout(connect_timeout_s, TimeoutError("connect timed out")):
+                conn.connect(address)
+        except OSError as exc:  # TimeoutError included
+            error = connect_error(exc)
+        else:
+            try:
+                with Timeout(timeout_s, TimeoutError("response not complete in time")):
+                    conn.sendall(build_request(method, address[0], path))
+                    status, received = read_response(conn.recv, method, until_eof)
+            except RequestFailed as exc:
+                error = exc
+            except OSError as exc:
+                error = io_error(exc)
+        try:
+            local_port = conn.sock.getsockname()[1]
+        except OSError:
+            local_port = 0
+    finally:
+        conn.sock.close()
+    latency_ms = (time.perf_counter() - t0) * 1000
+    return Result(start, latency_ms, local_port, status, received, error)
