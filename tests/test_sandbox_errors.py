@@ -25,7 +25,7 @@ def test_no_root_and_no_user_namespaces_is_one_clear_line(
 ) -> None:
     monkeypatch.setattr(sandbox.os, "geteuid", lambda: 1000)
     monkeypatch.setattr(sandbox, "_userns_works", lambda: False)
-    with pytest.raises(UserError, match=r"needs root.*sudo ./dev nox") as err:
+    with pytest.raises(UserError, match=r"needs root.*/dev nox -s compare. \(with sudo") as err:
         sandbox.check_can_sandbox()
     assert "\n" not in str(err.value)
 

@@ -73,7 +73,7 @@ def check_can_sandbox() -> None:
     if not _userns_works():
         raise UserError(
             "the emulated bench needs root, or unprivileged user namespaces (this kernel "
-            "refuses them): run as root, e.g. `sudo ./dev nox -s compare`"
+            "refuses them): run as root, e.g. `./dev nox -s compare` (with sudo as a normal user)"
         )
     if (
         os.geteuid() != 0
@@ -83,7 +83,7 @@ def check_can_sandbox() -> None:
         raise UserError(
             "rootless bench: no TUN node you may open; as root once: "
             f"`mknod -m 666 {ROOTLESS_TUN_DEFAULT} c 10 200` (or set CLOSEBENCH_TUN), "
-            "or run as root, e.g. `sudo ./dev nox -s compare`"
+            "or run as root, e.g. `./dev nox -s compare` (with sudo as a normal user)"
         )
 
 
