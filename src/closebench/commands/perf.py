@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -35,6 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("perf", help="benchmarks: device rate, harness ratio, analyzer vs tshark")
     p.add_argument("--seconds", type=float, default=10, help="per rate measurement")
     p.add_argument("--skip", default="", help="comma list of: device,harness,analyzer")
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=max(2, (os.cpu_count() or 2) - 1),
+        help="locust processes for the harness, and client processes for the device rate "
+        "(default: cores - 1, at least 2)",
+    )
     p.set_defaults(func=cmd_perf)
 
 
@@ -63,13 +71,19 @@ def _device(binary: Path, out_dir: Path) -> dict[str, Any]:
 
 
 def device_rate(
-    binary: Path, seconds: float, out_dir: Path, *, capture: bool = False, max_conns: int = 10**7
+    binary: Path,
+    seconds: float,
+    out_dir: Path,
+    *,
+    capture: bool = False,
+    max_conns: int = 10**7,
+    clients: int = 2,
 ) -> dict[str, Any]:
     spec = {
         "out_dir": str(out_dir),
         "device": _device(binary, out_dir),
         "mode": "loops",
-        "clients": 2,
+        "clients": clients,
         "duration_s": seconds,
         "max_conns": max_conns,
         "capture": capture,
@@ -125,7 +139,7 @@ def _per_conn_us(window: dict[str, Any], role: str, conns: float) -> float:
     return window.get(f"{role}_cpu_s", 0.0) / conns * 1e6 if conns else float("nan")
 
 
-def _device_rows(table: Table, dev: dict[str, Any]) -> dict[str, float]:
+def _device_rows(table: Table, dev: dict[str, Any], processes: int) -> dict[str, float]:
     """Rows for the device alone; returns its figures for the harness comparison."""
     win = dev["cpu_window"]
     conns = dev["conn_per_s"] * win["seconds"]
@@ -137,8 +151,8 @@ def _device_rows(table: Table, dev: dict[str, Any]) -> dict[str, float]:
     table.add_row(
         "device: short connections/s (fastest client)",
         f"{dev['conn_per_s']:.0f}",
-        f"2 processes x {CLIENT_CONCURRENCY} in flight, no locust; {dev['failed']} failed"
-        + (f" {dev['failures']}" if dev.get("failures") else ""),
+        f"{processes} processes x {CLIENT_CONCURRENCY} in flight, no locust; "
+        f"{dev['failed']} failed" + (f" {dev['failures']}" if dev.get("failures") else ""),
     )
     table.add_row(
         "device CPU (fraction of one core)",
@@ -161,13 +175,15 @@ def _device_rows(table: Table, dev: dict[str, Any]) -> dict[str, float]:
     return {"rate": dev["conn_per_s"], "ceiling": ceiling}
 
 
-def _harness_rows(table: Table, har: dict[str, Any], device: dict[str, float]) -> None:
+def _harness_rows(
+    table: Table, har: dict[str, Any], device: dict[str, float], processes: int
+) -> None:
     rps = har["load"].get("rps") or 0.0
     win = har.get("cpu_window") or {}
     conns = rps * win.get("seconds", 0.0)
     harness_us = _per_conn_us(win, "client", conns) + _per_conn_us(win, "capture", conns)
     table.add_row(
-        "harness: locust (2 processes) + tcpdump, requests/s",
+        f"harness: locust ({processes} processes) + tcpdump, requests/s",
         f"{rps:.0f}",
         f"{har['load'].get('failed', 0)} failed",
     )
@@ -181,7 +197,7 @@ def _harness_rows(table: Table, har: dict[str, Any], device: dict[str, float]) -
         table.add_row(
             "harness / device rate (fastest client)",
             f"{rps / device['rate']:.2f}",
-            "same machine, same 2 cores",
+            f"same machine, same {os.cpu_count()} cores",
         )
         ratio = rps / device["ceiling"]
         cores = device["ceiling"] * harness_us / 1e6
@@ -221,14 +237,15 @@ def cmd_perf(args: argparse.Namespace) -> int:
         if "device" not in skip:
             (work / "device").mkdir()
             console.print(f"device rate, fastest client, {args.seconds:.0f} s ...")
-            device = _device_rows(table, device_rate(build.path, args.seconds, work / "device"))
+            dev = device_rate(build.path, args.seconds, work / "device", clients=args.processes)
+            device = _device_rows(table, dev, args.processes)
         if "harness" not in skip:
             (work / "harness").mkdir()
             console.print(
                 f"harness rate, locust saturate profile + tcpdump, {args.seconds:.0f} s ..."
             )
-            har = harness_rate(build.path, args.seconds, work / "harness")
-            _harness_rows(table, har, device)
+            har = harness_rate(build.path, args.seconds, work / "harness", args.processes)
+            _harness_rows(table, har, device, args.processes)
     if "analyzer" not in skip:
         from closebench.analysis.benchmark import run as bench_analyzer
 
