@@ -32,11 +32,14 @@ def _client_loop(duration_s: float, max_conns: int, out: Any) -> None:
 
     from closebench.green_client import request_once
 
-    counts = {"ok": 0}  # and one count per failure kind
+    counts: dict[str, Any] = {"ok": 0}  # and one count per failure kind
+    started = [0]
+    load_start = time.time()  # after the imports: the window of the CPU figures
     end = time.monotonic() + duration_s
 
     def user() -> None:
-        while time.monotonic() < end and sum(counts.values()) < max_conns:
+        while time.monotonic() < end and started[0] < max_conns:
+            started[0] += 1  # taken before the request: no overshoot by requests in flight
             result = request_once(
                 (netsetup.DEVICE_IP, 80), "HEAD", "/", connect_timeout_s=2.0, timeout_s=2.0
             )
@@ -44,7 +47,7 @@ def _client_loop(duration_s: float, max_conns: int, out: Any) -> None:
             counts[kind] = counts.get(kind, 0) + 1
 
     gevent.joinall([gevent.spawn(user) for _ in range(CONCURRENCY)])
-    out.put(counts)
+    out.put((counts, load_start, time.time()))
 
 
 def _cpu_s(pid: int) -> float:
@@ -144,7 +147,6 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     sampler = CpuSampler()
     sampler.start()
     t0 = time.monotonic()
-    wall0 = time.time()
     result: dict[str, Any] = {"mode": spec["mode"]}
     if spec["mode"] == "loops":
         q: Any = mp.Queue()
@@ -154,18 +156,21 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         ]
         for p in procs:
             p.start()
-        counts = [q.get() for _ in procs]
-        wall1 = time.time()
+        reports = [q.get() for _ in procs]
         for p in procs:
             p.join()
         kinds: dict[str, int] = {}
-        for c in counts:
-            for kind, n in c.items():
+        for counts, _, _ in reports:
+            for kind, n in counts.items():
                 kinds[kind] = kinds.get(kind, 0) + n
         result["ok"] = kinds.pop("ok", 0)
         result["failed"] = sum(kinds.values())
         result["failures"] = kinds
-        window: tuple[float, float] | None = (wall0 + 0.5, wall1)  # after the forks settle
+        # while every client ran: no fork or import in the CPU figures
+        window: tuple[float, float] | None = (
+            max(r[1] for r in reports),
+            min(r[2] for r in reports),
+        )
     else:
         with (out_dir / "locust.log").open("ab") as log:
             proc = subprocess.run(
