@@ -81,10 +81,15 @@ def test_cell_files_complete_and_events_ordered(run_dir: Path) -> None:
         for name in CELL_FILES:
             assert (cell / name).exists() and (cell / name).stat().st_size > 0, (cell, name)
         ev = json.loads((cell / "events.json").read_text())["events"]
-        order = [
-            ev[k]["capture"] for k in ("device_start", "load_start", "load_stop", "cooldown_end")
-        ]
+        names = ("device_start", "locust_start", "load_start", "load_stop", "locust_exit")
+        order = [ev[k]["capture"] for k in (*names, "cooldown_end")]
         assert order == sorted(order), (cell.name, order)
+        # the load window is the requests' own: first start, last end
+        requests = pd.read_csv(cell / "requests.csv")
+        assert ev["load_start"]["from"] == "requests.csv"
+        assert ev["load_start"]["wall"] == requests["start_epoch_s"].min()
+        last_end = (requests["start_epoch_s"] + requests["latency_ms"] / 1000).max()
+        assert abs(ev["load_stop"]["wall"] - last_end) < 1e-6
 
 
 def test_connections_equal_requests_and_no_capture_drops(run_dir: Path) -> None:
@@ -109,7 +114,7 @@ def test_capture_covers_the_cooldown(run_dir: Path) -> None:
             if UDP in p and bytes(p[UDP].payload) == MARKER
         ]
         assert len(marks) == 1, cell.name
-        assert marks[0] >= ev["load_stop"]["capture"] + 0.9 * 12, cell.name
+        assert marks[0] >= ev["locust_exit"]["capture"] + 0.9 * 12, cell.name
 
 
 def test_analyzer_agrees_with_tshark_on_real_stacks(run_dir: Path) -> None:

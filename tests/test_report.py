@@ -151,3 +151,31 @@ def test_verdict_words_follow_the_numbers() -> None:
     assert verdict(StackSummary("x", 0, 0, 0, 0, 0, 0, math.nan, math.nan, 2, 2)).startswith(
         "no data"
     )
+
+
+def test_worst_connection_shows_the_stacks_own_fault() -> None:
+    import pandas as pd
+
+    from closebench.report.tables import _characteristic
+
+    conns = pd.DataFrame(
+        {
+            "conn_id": [1, 2, 3, 4, 5],
+            "close_kind": ["rst_after_fin", "rst_after_fin", "rst_after_fin", "graceful", "x"],
+            "faulty": [True, True, True, True, False],
+            "duel": [False, False, False, False, False],
+            "retx": [3, 0, 0, 9, 0],
+            "teardown_pkts": [12, 2, 2, 30, 40],
+            "teardown_ms": [1.0, 1.0, 1.0, 1.0, 1.0],
+        }
+    )
+    lossless = pd.Series([False, False, True, False, False])
+    pick, why = _characteristic(conns, lossless)
+    # the frequent fault, not the lossy outlier with most packets; the lossless one of a tie
+    assert pick["conn_id"] == 3 and pick["close_kind"] == "rst_after_fin"
+    assert "rst_after_fin (3 of 4 faulty)" in why
+    conns.loc[0, "duel"] = True
+    assert _characteristic(conns, lossless)[0]["conn_id"] == 1  # a duel beats all
+    clean = conns.assign(faulty=False)
+    pick, why = _characteristic(clean, lossless)
+    assert pick["conn_id"] == 5 and why.startswith("no faulty connection")

@@ -435,4 +435,7 @@ def finalize_load_outputs(out_dir: Path) -> dict[str, Any]:
         "latency_ms_p50": _percentile(latencies, 50),
         "latency_ms_p99": _percentile(latencies, 99),
         "rps": round(requests / span, 2) if span > 0 else None,
+        # the load as the wire saw it: first request sent, last request ended
+        "first_request_epoch_s": first_start if requests else None,
+        "last_request_end_epoch_s": last_end if requests else None,
     }

@@ -128,6 +128,31 @@ def device_figures(cell_dir: Path) -> dict[str, Any]:
     }
 
 
+def record_load_window(cell_dir: Path, load_section: dict[str, Any]) -> dict[str, Any]:
+    """Add load_start/load_stop to events.json from requests.csv; return the events.
+
+    The load is what the wire saw: the first request's start and the last request's end.
+    locust_start/locust_exit (the process) are seconds wider: interpreter start-up before,
+    the last users' margin and the exit after. Measuring after_load_ms from locust_exit would
+    hide seconds of after-load exchange. Without requests, the process times stand in.
+    Both captures use the host's clock, so capture == wall for these.
+    """
+    path = cell_dir / "events.json"
+    doc = json.loads(path.read_text())
+    events = doc["events"]
+    for name, key, fallback in (
+        ("load_start", "first_request_epoch_s", "locust_start"),
+        ("load_stop", "last_request_end_epoch_s", "locust_exit"),
+    ):
+        t = load_section.get(key)
+        if t is not None:
+            events[name] = {"wall": t, "capture": t, "from": "requests.csv"}
+        elif fallback in events:
+            events[name] = {**events[fallback], "from": fallback}
+    path.write_text(json.dumps(doc, indent=1))
+    return events
+
+
 def analyse(
     plan: CellPlan | None,
     cell_dir: Path,
@@ -139,7 +164,8 @@ def analyse(
     """Derive metrics.json from the cell folder alone: the files next to it are the truth."""
     from closebench.analysis import analyze_capture, write_outputs
 
-    events = json.loads((cell_dir / "events.json").read_text())["events"]
+    load_section = load.finalize_load_outputs(cell_dir)
+    events = record_load_window(cell_dir, load_section)
     load_stop = events.get("load_stop", {}).get("capture")
     client_pcap = cell_dir / "capture-client.pcap"
     device_pcap = cell_dir / "capture-device.pcap"
@@ -149,7 +175,6 @@ def analyse(
     if device_pcap.exists():
         dev = analyze_capture(device_pcap, device_ip=device_ip, load_stop=load_stop)
         metrics["device_view"] = dev.summary
-    load_section = load.finalize_load_outputs(cell_dir)
     if plan is not None and (ramp := ramp_summary(cell_dir / "requests.csv", plan.profile)):
         load_section["ramp"] = ramp
     syns = capture.count_first_syns(client_pcap, server_port=port)

@@ -51,7 +51,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         _event(events, "device_start")
         load = spec.get("locust")
         if load:
-            _event(events, "load_start")
+            _event(events, "locust_start")
             with (cell / "locust.log").open("ab") as log:
                 proc = subprocess.Popen(
                     load["argv"], env=load["env"], cwd=cell, stdout=log, stderr=subprocess.STDOUT
@@ -65,7 +65,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                 finally:
                     if proc.poll() is None:
                         proc.kill()
-            _event(events, "load_stop")
+            _event(events, "locust_exit")
         else:
             print("bench ready", flush=True)
         _sleep(spec["cooldown_s"])

@@ -82,7 +82,7 @@ def run_hardware_cell(
         argv, env = load.locust_command(
             plan.profile, host=target.url.rstrip("/"), out_dir=cell, run_time_s=plan.run_time_s
         )
-        _event(events, "load_start")
+        _event(events, "locust_start")
         with (cell / "locust.log").open("ab") as log:
             proc = subprocess.run(
                 argv,
@@ -94,7 +94,7 @@ def run_hardware_cell(
                 check=False,
             )
         inner["locust_exit"] = proc.returncode
-        _event(events, "load_stop")
+        _event(events, "locust_exit")
         time.sleep(plan.cooldown_s)
         _event(events, "cooldown_end")
     except KeyboardInterrupt:

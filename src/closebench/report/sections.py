@@ -158,7 +158,8 @@ def worst_flows(run: RunData) -> None:
         show.fig(figures.flow_diagram(segs, title), f"{cell.id}: no packets of this connection.")
         show.display(
             show.HTML(
-                f'<p class="cb-caption">history {show.html.escape(str(row.history))}'
+                f'<p class="cb-caption">picked as {show.html.escape(str(row.why))}'
+                f" · history {show.html.escape(str(row.history))}"
                 f" · from {show.html.escape(str(pcap.relative_to(run.run_dir)))}</p>"
             )
         )

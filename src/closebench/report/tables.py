@@ -280,12 +280,46 @@ def fingerprint(run: RunData) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame, pd.DataFrame(passed).T
 
 
+def _characteristic(conns: pd.DataFrame, lossless: pd.Series) -> tuple[pd.Series, str]:
+    """One stack's connection that shows its fault best, and why it was picked.
+
+    Of the stack's most frequent faulty close_kind: a teardown duel first (the original
+    test's finding), then the fewest retransmissions and a lossless link (a fault of the
+    stack, not of the link), then the most teardown packets. With no fault at all: the most
+    teardown packets.
+    """
+    tms = pd.to_numeric(conns.get("teardown_ms"), errors="coerce").fillna(-1)
+    duel = conns["duel"].astype(bool) if "duel" in conns else False
+    conns = conns.assign(_tms=tms, _retx=conns.get("retx", 0), _duel=duel, _lossless=lossless)
+    faulty = conns[conns["faulty"].astype(bool)] if "faulty" in conns else conns.iloc[:0]
+    if faulty.empty:
+        pick = conns.sort_values(["teardown_pkts", "_tms"], ascending=False).iloc[0]
+        why = "no faulty connection: the one with the most teardown packets"
+    else:
+        kinds = faulty["close_kind"].value_counts()
+        kind = str(kinds.index[0])
+        same = faulty[faulty["close_kind"] == kind]
+        pick = same.sort_values(
+            ["_duel", "_retx", "_lossless", "teardown_pkts", "_tms"],
+            ascending=[False, True, False, False, False],
+        ).iloc[0]
+        # a faulty "graceful" close had both FINs but retransmitted one or took extra packets
+        label = "graceful but not clean" if kind == "graceful" else kind
+        why = f"the most frequent fault, {label} ({kinds.iloc[0]} of {len(faulty)} faulty)"
+        if pick["_duel"]:
+            why += ", a teardown duel"
+    return pick.drop(["_tms", "_retx", "_duel", "_lossless"]), why
+
+
 def worst_connections(run: RunData) -> pd.DataFrame:
-    """Per stack, the connection with the most teardown packets (ties: longest teardown)."""
+    """Per stack, the connection that shows its fault best, with a `why` column."""
     conns = run.connections
     if conns.empty or "teardown_pkts" not in conns:
         return pd.DataFrame()
-    ranked = conns.assign(
-        _tms=pd.to_numeric(conns.get("teardown_ms"), errors="coerce").fillna(-1)
-    ).sort_values(["teardown_pkts", "_tms"], ascending=False)
-    return ranked.groupby("stack", sort=False).head(1).drop(columns="_tms")
+    ideal = {c.id for c in run.cells if c.link == "ideal"}
+    lossless = conns["cell_id"].isin(ideal)
+    rows = []
+    for _, group in conns.groupby("stack", sort=True):
+        pick, why = _characteristic(group, lossless[group.index])
+        rows.append({**pick.to_dict(), "why": why})
+    return pd.DataFrame(rows)
