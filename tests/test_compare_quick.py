@@ -166,3 +166,25 @@ def test_ctrl_c_leaves_run_incomplete_and_nothing_running(tmp_path: Path) -> Non
     assert manifest["complete"] is False and manifest.get("interrupted")
     assert (next(run.glob("*/capture-client.pcap"))).stat().st_size > 24  # flushed
     assert not leftovers(str(tmp_path)), leftovers(str(tmp_path))
+
+
+def test_reanalyse_re_derives_every_cell_identically(run_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from closebench.reanalyse import reanalyse_run
+
+    copy = tmp_path / run_dir.name
+    shutil.copytree(run_dir, copy)
+    for cell in cells(copy):
+        (cell / "connections.parquet").unlink()
+    assert reanalyse_run(copy, log=lambda _: None) == 8
+    for cell in cells(run_dir):
+        again = copy / cell.name
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(cell / "connections.parquet"),
+            pd.read_parquet(again / "connections.parquet"),
+        )
+        before = json.loads((cell / "metrics.json").read_text())
+        after = json.loads((again / "metrics.json").read_text())
+        for section in ("cell", "load", "capture", "device", "analysis", "device_view"):
+            assert before[section] == after[section], (cell.name, section)

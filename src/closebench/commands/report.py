@@ -19,6 +19,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="render a run whose manifest lacks complete: true (marked INCOMPLETE RUN)",
     )
+    parser.add_argument(
+        "--reanalyse",
+        action="store_true",
+        help="first re-derive every measured cell's connections.parquet and metrics.json "
+        "from its captures (after an analyzer update; nothing is measured again)",
+    )
     parser.set_defaults(func=handler)
 
 
@@ -26,6 +32,10 @@ def handler(args: argparse.Namespace) -> int:
     # Imported here so `closebench --help` stays fast: the report pulls in pandas and papermill.
     from closebench.report import render_report
 
+    if args.reanalyse:
+        from closebench.reanalyse import reanalyse_run
+
+        print(f"re-derived {reanalyse_run(args.run_dir)} cells")
     paths = render_report(args.run_dir, allow_incomplete=args.allow_incomplete)
     for name, path in paths.items():
         print(f"{name}: {path}")

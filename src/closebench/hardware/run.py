@@ -55,6 +55,7 @@ def run_on_hardware(
         "chip": board.chip,
         "port": board.port,
         "device_address": target.address,
+        "http_port": target.http_port,
         "capture_interface": target.interface,
         "image": str(image.path),
         "image_sha256": sha256_file(image.path) if image.path.exists() else None,

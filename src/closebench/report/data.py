@@ -166,7 +166,8 @@ def _cells(run_dir: Path, manifest: dict[str, Any], problems: list[str]) -> list
     for cell in cells:
         several = len(releases[cell.variant]) > 1
         cell.stack = f"{cell.variant} (lwIP {cell.lwip})" if several else cell.variant
-    return cells
+    # The manifest lists cells as they finished; a reader looks them up by name.
+    return sorted(cells, key=lambda c: c.id)
 
 
 def _tag(frame: pd.DataFrame, cell: Cell) -> pd.DataFrame:

@@ -108,8 +108,7 @@ def cells_table(run: RunData) -> pd.DataFrame:
                 "connections": int(counts.get(c.id, 0)),
                 "seed": (c.metrics.get("cell") or {}).get("seed", "–"),
             }
-            # in the manifest's order cells are as they finished; a reader looks them up by name
-            for c in sorted(run.cells, key=lambda c: c.id)
+            for c in run.cells
         ]
     )
 
