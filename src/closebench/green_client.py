@@ -18,31 +18,27 @@ from __future__ import annotations
 
 import _socket
 import errno
-import time
 
 from gevent import Timeout
 from gevent.hub import get_hub
 
-from closebench.load_client import (
-    RequestFailed,
-    Result,
-    build_request,
-    connect_error,
-    io_error,
-    read_response,
-)
+from closebench.load_client import Result, run_request
 
 _READ, _WRITE = 1, 2  # libev event bits
 _IN_PROGRESS = (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN)
 
 
-class _Conn:
+class GreenConnection:
     """One non-blocking socket; waits switch to gevent's hub until the fd is ready."""
 
     def __init__(self) -> None:
         self.sock = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
         self.sock.setblocking(False)
         self.hub = get_hub()
+
+    def deadline(self, seconds: float) -> Timeout:
+        # fresh per phase, never re-armed (see the module docstring)
+        return Timeout(seconds, TimeoutError(f"no progress in {seconds} s"))
 
     def wait(self, events: int) -> None:
         # A fresh watcher per wait: it is stopped when the wait ends (hub.wait), so none is
@@ -72,6 +68,12 @@ class _Conn:
             except BlockingIOError:
                 self.wait(_READ)
 
+    def local_port(self) -> int:
+        return int(self.sock.getsockname()[1])
+
+    def close(self) -> None:
+        self.sock.close()
+
 
 def request_once(
     address: tuple[str, int],
@@ -82,34 +84,13 @@ def request_once(
     timeout_s: float,
     until_eof: bool = False,
 ) -> Result:
-    """One request on one new connection, cooperatively; see `load_client.request_once`."""
-    start = time.time()
-    t0 = time.perf_counter()
-    conn = _Conn()
-    local_port = 0
-    status = 0
-    received = 0
-    error: RequestFailed | None = None
-    try:
-        try:
-            with Timeout(connect_timeout_s, TimeoutError("connect timed out")):
-                conn.connect(address)
-        except OSError as exc:  # TimeoutError included
-            error = connect_error(exc)
-        else:
-            try:
-                with Timeout(timeout_s, TimeoutError("response not complete in time")):
-                    conn.sendall(build_request(method, address[0], path))
-                    status, received = read_response(conn.recv, method, until_eof)
-            except RequestFailed as exc:
-                error = exc
-            except OSError as exc:
-                error = io_error(exc)
-        try:
-            local_port = conn.sock.getsockname()[1]
-        except OSError:
-            local_port = 0
-    finally:
-        conn.sock.close()
-    latency_ms = (time.perf_counter() - t0) * 1000
-    return Result(start, latency_ms, local_port, status, received, error)
+    """One request on one new connection, cooperatively; see `load_client.run_request`."""
+    return run_request(
+        GreenConnection(),
+        address,
+        method,
+        path,
+        connect_timeout_s=connect_timeout_s,
+        timeout_s=timeout_s,
+        until_eof=until_eof,
+    )

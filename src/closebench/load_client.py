@@ -17,8 +17,10 @@ import errno
 import socket
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
 CONNECT_TIMEOUT = "connect_timeout"
 RESET = "reset"
@@ -126,6 +128,88 @@ def read_response(recv: Callable[[int], bytes], method: str, until_eof: bool) ->
     return status, total
 
 
+class Connection(Protocol):
+    """One TCP connection as run_request drives it (blocking here, cooperative in
+    green_client): blocking calls inside `deadline(t)` raise TimeoutError after t seconds."""
+
+    def deadline(self, seconds: float) -> AbstractContextManager[object]: ...
+    def connect(self, address: tuple[str, int]) -> None: ...
+    def sendall(self, data: bytes) -> None: ...
+    def recv(self, size: int) -> bytes: ...
+    def local_port(self) -> int: ...
+    def close(self) -> None: ...
+
+
+class BlockingConnection:
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+
+    def deadline(self, seconds: float) -> AbstractContextManager[object]:
+        self.sock.settimeout(seconds)  # per blocking call: enough for one connect, one read
+        return nullcontext()
+
+    def connect(self, address: tuple[str, int]) -> None:
+        self.sock.connect(address)
+
+    def sendall(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def recv(self, size: int) -> bytes:
+        return self.sock.recv(size)
+
+    def local_port(self) -> int:
+        return int(self.sock.getsockname()[1])
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def run_request(
+    conn: Connection,
+    address: tuple[str, int],
+    method: str,
+    path: str,
+    *,
+    connect_timeout_s: float,
+    timeout_s: float,
+    until_eof: bool = False,
+) -> Result:
+    """One request on `conn`, a new connection. Never raises for network errors: see
+    Result.error. `until_eof`: read until the server's FIN before closing (server closes
+    first); otherwise close as soon as the response is complete."""
+    start = time.time()
+    t0 = time.perf_counter()
+    local_port = 0
+    status = 0
+    received = 0
+    error: RequestFailed | None = None
+    try:
+        try:
+            with conn.deadline(connect_timeout_s):
+                conn.connect(address)
+        except OSError as exc:  # TimeoutError included
+            error = connect_error(exc)
+        else:
+            try:
+                with conn.deadline(timeout_s):
+                    conn.sendall(build_request(method, address[0], path))
+                    status, received = read_response(conn.recv, method, until_eof)
+            except RequestFailed as exc:
+                error = exc
+            except OSError as exc:
+                error = io_error(exc)
+        # The port is bound by connect() even when the SYN got no answer, so failed
+        # requests can be found in the capture too.
+        try:
+            local_port = conn.local_port()
+        except OSError:
+            local_port = 0
+    finally:
+        conn.close()
+    latency_ms = (time.perf_counter() - t0) * 1000
+    return Result(start, latency_ms, local_port, status, received, error)
+
+
 def request_once(
     address: tuple[str, int],
     method: str,
@@ -135,40 +219,13 @@ def request_once(
     timeout_s: float,
     until_eof: bool = False,
 ) -> Result:
-    """One request on one new connection. Never raises for network errors: see Result.error.
-
-    `until_eof`: read until the server's FIN before closing (server closes first);
-    otherwise close as soon as the response is complete.
-    """
-    start = time.time()
-    t0 = time.perf_counter()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    local_port = 0
-    status = 0
-    received = 0
-    error: RequestFailed | None = None
-    try:
-        sock.settimeout(connect_timeout_s)
-        try:
-            sock.connect(address)
-        except OSError as exc:
-            error = connect_error(exc)
-        else:
-            sock.settimeout(timeout_s)
-            try:
-                sock.sendall(build_request(method, address[0], path))
-                status, received = read_response(sock.recv, method, until_eof)
-            except RequestFailed as exc:
-                error = exc
-            except OSError as exc:
-                error = io_error(exc)
-        # The port is bound by connect() even when the SYN got no answer, so failed
-        # requests can be found in the capture too.
-        try:
-            local_port = sock.getsockname()[1]
-        except OSError:
-            local_port = 0
-    finally:
-        sock.close()
-    latency_ms = (time.perf_counter() - t0) * 1000
-    return Result(start, latency_ms, local_port, status, received, error)
+    """One request on one new blocking connection; see run_request."""
+    return run_request(
+        BlockingConnection(),
+        address,
+        method,
+        path,
+        connect_timeout_s=connect_timeout_s,
+        timeout_s=timeout_s,
+        until_eof=until_eof,
+    )
