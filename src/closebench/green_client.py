@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import _socket
 import errno
+from functools import partial
 
 from gevent import Timeout
 from gevent.hub import get_hub
 
-from closebench.load_client import Result, run_request
+from closebench.load_client import run_request
 
 _READ, _WRITE = 1, 2  # libev event bits
 _IN_PROGRESS = (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN)
@@ -75,22 +76,5 @@ class GreenConnection:
         self.sock.close()
 
 
-def request_once(
-    address: tuple[str, int],
-    method: str,
-    path: str,
-    *,
-    connect_timeout_s: float,
-    timeout_s: float,
-    until_eof: bool = False,
-) -> Result:
-    """One request on one new connection, cooperatively; see `load_client.run_request`."""
-    return run_request(
-        GreenConnection(),
-        address,
-        method,
-        path,
-        connect_timeout_s=connect_timeout_s,
-        timeout_s=timeout_s,
-        until_eof=until_eof,
-    )
+# One request on one new connection, cooperatively; see `load_client.run_request`.
+request_once = partial(run_request, GreenConnection)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Protocol
 
 CONNECT_TIMEOUT = "connect_timeout"
@@ -165,7 +165,7 @@ class BlockingConnection:
 
 
 def run_request(
-    conn: Connection,
+    new_connection: Callable[[], Connection],
     address: tuple[str, int],
     method: str,
     path: str,
@@ -174,11 +174,14 @@ def run_request(
     timeout_s: float,
     until_eof: bool = False,
 ) -> Result:
-    """One request on `conn`, a new connection. Never raises for network errors: see
-    Result.error. `until_eof`: read until the server's FIN before closing (server closes
-    first); otherwise close as soon as the response is complete."""
+    """One request on a new connection. Never raises for network errors: see Result.error.
+
+    `until_eof`: read until the server's FIN before closing (server closes first);
+    otherwise close as soon as the response is complete.
+    """
     start = time.time()
     t0 = time.perf_counter()
+    conn = new_connection()
     local_port = 0
     status = 0
     received = 0
@@ -210,22 +213,5 @@ def run_request(
     return Result(start, latency_ms, local_port, status, received, error)
 
 
-def request_once(
-    address: tuple[str, int],
-    method: str,
-    path: str,
-    *,
-    connect_timeout_s: float,
-    timeout_s: float,
-    until_eof: bool = False,
-) -> Result:
-    """One request on one new blocking connection; see run_request."""
-    return run_request(
-        BlockingConnection(),
-        address,
-        method,
-        path,
-        connect_timeout_s=connect_timeout_s,
-        timeout_s=timeout_s,
-        until_eof=until_eof,
-    )
+# One request on one new blocking connection; see run_request.
+request_once = partial(run_request, BlockingConnection)
