@@ -179,3 +179,20 @@ def test_worst_connection_shows_the_stacks_own_fault() -> None:
     clean = conns.assign(faulty=False)
     pick, why = _characteristic(clean, lossless)
     assert pick["conn_id"] == 5 and why.startswith("no faulty connection")
+
+
+def test_syn_answered_by_a_bare_ack_is_an_old_connection_in_the_way() -> None:
+    import pandas as pd
+
+    from closebench.report.stats import syn_met_old_connection
+
+    history = pd.Series(["ShADadFf", "SaR", "Sa", "ShR", "S", None, "DaS"])
+    assert syn_met_old_connection(history).tolist() == [
+        False,  # a normal connection: SYN-ACK, then ACKs
+        True,  # esp-idf: SYN met the device's TIME_WAIT, client RST the ACK
+        True,
+        False,
+        False,  # unanswered SYN
+        False,
+        False,  # no SYN of its own: a mid-stream capture
+    ]

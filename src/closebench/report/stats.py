@@ -91,6 +91,7 @@ class StackSummary:
     teardown_p50_ms: float
     failed_cells: int
     cells: int
+    syn_met_old: int = 0  # new connections whose SYN the device answered with a bare ACK
     not_measured: str = ""  # why no cell ran (e.g. the variant failed its verify probes)
 
     @property
@@ -146,9 +147,20 @@ def stack_summaries(run: RunData) -> list[StackSummary]:
                 teardown_p50_ms=float(tear.median()) if tear.notna().any() else math.nan,
                 failed_cells=len(cells) - len(ok_ids),
                 cells=len(cells),
+                syn_met_old=count(syn_met_old_connection(sub.get("history"))),
             )
         )
     return out
+
+
+def syn_met_old_connection(history: pd.Series | None) -> pd.Series:
+    """Connections whose SYN the device answered with a bare ACK, never a SYN-ACK (Zeek
+    history 'S' ... 'a', no 'h'): the client reused a port whose old connection the device
+    still held (TIME_WAIT, or half-open), so the new one could not open."""
+    if history is None:
+        return pd.Series(dtype=bool)
+    h = history.fillna("").astype(str)
+    return h.str.startswith("S") & h.str.contains("a", regex=False) & ~h.str.contains("h")
 
 
 def verdict(s: StackSummary) -> str:
@@ -180,6 +192,12 @@ def verdict(s: StackSummary) -> str:
         parts.append(f"retransmits FIN in {s.fin_retx / n:.0%}")
     if s.duels:
         parts.append(f"{s.duels} teardown duel" + ("s" if s.duels > 1 else ""))
+    if s.syn_met_old:
+        parts.append(
+            f"{s.syn_met_old} new connection"
+            + (" was" if s.syn_met_old == 1 else "s were")
+            + " blocked by an old one it still held (port reuse: SYN answered by a bare ACK)"
+        )
     if not math.isnan(s.after_load_s) and s.after_load_s >= 1.0:
         parts.append(f"keeps exchanging packets {s.after_load_s:.1f} s after the load stops")
     if s.failed_cells:
