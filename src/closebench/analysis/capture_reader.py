@@ -37,7 +37,9 @@ class RawChunk:
     first_frame: int  # 1-based frame number of the first record (tshark's frame.number)
     ts: np.ndarray  # float64 epoch seconds
     linktype: np.ndarray  # int32 per frame (pcapng interfaces may differ)
-    buf: np.ndarray  # uint8, padded at the end so fixed-offset gathers never overrun
+    # uint8, padded at the end so fixed-offset gathers never overrun. Classic pcap: the
+    # reader's block buffer, overwritten by the next block (decode a chunk before the next).
+    buf: np.ndarray
     offsets: np.ndarray  # int64 start of each frame head in buf
     caplen: np.ndarray  # int32 bytes of the frame head available in buf
 

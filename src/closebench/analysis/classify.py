@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from closebench.analysis.coded import Coded
 from closebench.analysis.decode import AddressBook
 from closebench.analysis.lanes import (
     CLOSED,
@@ -77,6 +78,10 @@ FLOAT_COLS = ("first_ts", "last_ts", "duration_ms", "teardown_ms", "after_load_m
 BOOL_COLS = ("faulty", "duel")
 Pick = Callable[[str], np.ndarray]  # a side field for the client (cl) or the device (dv)
 _RSTOS0 = re.compile(r"^\^?S[^HAFGIQ]*R.*")
+KIND_LABELS = np.array(CLOSE_KINDS, dtype=object)
+KIND_CODE = {k: i for i, k in enumerate(CLOSE_KINDS)}
+CLOSERS = np.array(["none", "client", "device"], dtype=object)
+NONE, CLIENT, DEVICE, CROSSING = 0, 1, 2, -1  # CROSSING: FINs crossed, decided by time
 STATES = np.array(
     ["REJ", "RSTRH", "RSTR", "RSTOS0", "OTH", "RSTO", "SF", "SH", "S2", "SHR", "S3", "S0", "S1"],
     dtype=object,
@@ -88,7 +93,7 @@ def _side(arr: np.ndarray, which: np.ndarray) -> np.ndarray:
     return np.where(which == 1, arr[:, 1], arr[:, 0])
 
 
-def zeek_states(rec: dict[str, np.ndarray]) -> np.ndarray:
+def zeek_states(rec: dict) -> Coded:
     """Zeek's conn_state() over the two endpoint states (main.zeek)."""
     orig = rec["orig"]
     o, r = _side(rec["state"], orig), _side(rec["state"], 1 - orig)
@@ -111,11 +116,10 @@ def zeek_states(rec: dict[str, np.ndarray]) -> np.ndarray:
         (o == ESTABLISHED) & (r == ESTABLISHED),
     ]
     code = np.select(conds, np.arange(len(conds)), default=4)
-    out = STATES[code]
-    for i in np.nonzero(code == 3)[0]:
-        if not _RSTOS0.match(rec["history"][i]):
-            out[i] = "OTH"
-    return out
+    hist: Coded = rec["history"]
+    rstos0 = np.array([bool(_RSTOS0.match(h)) for h in hist.labels.tolist()], dtype=bool)
+    code = np.where((code == 3) & ~rstos0[hist.codes], 4, code)  # 4: OTH
+    return Coded(code, STATES)
 
 
 def frame_part(
@@ -128,13 +132,14 @@ def frame_part(
     """Output columns (plus `first_frame` for ordering) of finished connections."""
     m = len(rec["uid"])
     eps = np.stack([rec["ep_a"], rec["ep_b"]], axis=1)
-    ips = _ip_strings(eps, book)
+    ips, ip_names = _ip_codes(eps, book)
     port = (eps & np.uint64(0xFFFF)).astype(np.int64)
     client = np.where(port[:, 0] < port[:, 1], 1, 0)
     client = np.where(rec["synack_sender"] >= 0, 1 - rec["synack_sender"], client)
     if device_ip is not None:
-        client = np.where(ips[:, 1] == device_ip, 0, client)
-        client = np.where(ips[:, 0] == device_ip, 1, client)
+        is_dev = ip_names == device_ip
+        client = np.where(is_dev[ips[:, 1]], 0, client)
+        client = np.where(is_dev[ips[:, 0]], 1, client)
     client = np.where(rec["syn_sender"] >= 0, rec["syn_sender"], client)
     dev = 1 - client
 
@@ -155,7 +160,7 @@ def frame_part(
     has_rst = rec["rst"].sum(axis=1) > 0
     td_pkts = rec["td_pkts"]
     faulty = ~(
-        (kind == "graceful")
+        (kind == KIND_CODE["graceful"])
         & (fin_retx == 0)
         & ~has_rst
         & (td_pkts <= params.clean_teardown_max_pkts)
@@ -167,9 +172,9 @@ def frame_part(
     duel = (td_pkts >= params.duel_min_teardown_pkts) & (long_enough | past_load)
     return {
         "first_frame": rec["first_frame"],
-        "client_ip": _side(ips, client),
+        "client_ip": Coded(_side(ips, client), ip_names),
         "client_port": _side(port, client),
-        "device_ip": _side(ips, dev),
+        "device_ip": Coded(_side(ips, dev), ip_names),
         "device_port": _side(port, dev),
         "first_ts": rec["first_ts"],
         "last_ts": last_ts,
@@ -191,8 +196,8 @@ def frame_part(
         "syn_retx": rec["syn_retx"].sum(axis=1),
         "state": zeek_states(rec),
         "history": rec["history"],
-        "closer": closer,
-        "close_kind": kind,
+        "closer": Coded(closer, CLOSERS),
+        "close_kind": Coded(kind, KIND_LABELS),
         "teardown_pkts": td_pkts,
         "teardown_dupacks": rec["td_dupacks"],
         "teardown_ms": teardown_ms,
@@ -202,11 +207,12 @@ def frame_part(
     }
 
 
-def _ip_strings(eps: np.ndarray, book: AddressBook) -> np.ndarray:
+def _ip_codes(eps: np.ndarray, book: AddressBook) -> tuple[np.ndarray, np.ndarray]:
+    """(code per endpoint, address text per code)."""
     addr = eps >> np.uint64(16)
     uniq, inv = np.unique(addr, return_inverse=True)
     names = np.array([book.ip_of(int(u) << 16) for u in uniq.tolist()], dtype=object)
-    return names[inv.reshape(addr.shape)]
+    return inv.reshape(addr.shape), names
 
 
 def _fin_acked(
@@ -252,16 +258,18 @@ def _close_kind(rec: dict[str, np.ndarray], cl: Pick, dv: Pick) -> np.ndarray:
         "half_closed",
         "syn_unanswered",
     ]
-    return np.select(conds, np.array(labels, dtype=object), default="abandoned")
+    codes = [KIND_CODE[k] for k in labels]
+    return np.select(conds, codes, default=KIND_CODE["abandoned"])
 
 
 def _closer(cl: Pick, dv: Pick) -> np.ndarray:
+    """Code into CLOSERS of who closed first."""
     cf, df = cl("fin") > 0, dv("fin") > 0
     c_ack, d_ack = cl("ffin_ack"), dv("ffin_ack")
     c_acks_d = (c_ack >= 0) & seq_gt(c_ack, dv("ffin_seq"))
     d_acks_c = (d_ack >= 0) & seq_gt(d_ack, cl("ffin_seq"))
     c_ts, d_ts = cl("ffin_ts"), dv("ffin_ts")
-    crossing = np.where(c_ts <= d_ts, "client", "device")
+    crossing = np.where(c_ts <= d_ts, CLIENT, DEVICE)
     both = cf & df
     fin_first = np.select(
         [
@@ -271,18 +279,18 @@ def _closer(cl: Pick, dv: Pick) -> np.ndarray:
             cf,
             df,
         ],
-        np.array(["device", "client", "", "client", "device"], dtype=object),
-        default="none",
+        [DEVICE, CLIENT, CROSSING, CLIENT, DEVICE],
+        default=NONE,
     )
-    fin_first = np.where(fin_first == "", crossing, fin_first).astype(object)
+    fin_first = np.where(fin_first == CROSSING, crossing, fin_first)
     c_r, d_r = cl("frst_ts"), dv("frst_ts")
     any_rst = ~np.isnan(c_r) | ~np.isnan(d_r)
     rst_client = ~np.isnan(c_r) & (np.isnan(d_r) | (c_r <= d_r))
     rst_ts = np.where(rst_client, c_r, d_r)
-    rst_name = np.where(rst_client, "client", "device")
+    rst_name = np.where(rst_client, CLIENT, DEVICE)
     fin_ts = np.fmin(c_ts, d_ts)
-    use_rst = any_rst & ((fin_first == "none") | (~np.isnan(fin_ts) & (rst_ts < fin_ts)))
-    return np.where(use_rst, rst_name, fin_first).astype(object)
+    use_rst = any_rst & ((fin_first == NONE) | (~np.isnan(fin_ts) & (rst_ts < fin_ts)))
+    return np.where(use_rst, rst_name, fin_first)
 
 
 class Parts:
@@ -311,13 +319,12 @@ class Parts:
                 out[name] = col
         self.parts.append(out)
 
-    def _encode(self, col: np.ndarray) -> np.ndarray:
-        local, uniq = pd.factorize(col)
+    def _encode(self, col: Coded) -> np.ndarray:
         get = self.code_of.setdefault
-        glob = [get(u, len(self.code_of)) for u in uniq.tolist()]
+        glob = [get(u, len(self.code_of)) for u in col.labels.tolist()]
         if len(self.code_of) > len(self.table):
             self.table.extend(list(self.code_of)[len(self.table) :])
-        return np.asarray(glob, dtype=np.int32)[local]
+        return np.asarray(glob, dtype=np.int32)[col.codes]
 
     def build(self) -> pd.DataFrame:
         """One frame in first-packet order; conn_id = stream = that order (tshark's numbering)."""

@@ -61,9 +61,10 @@ class Decoded:
     ts: np.ndarray
     src: np.ndarray  # uint64 endpoint of the sender
     dst: np.ndarray
-    seq: np.ndarray  # uint32
+    # Integers: int64 from the fast path (the tracker's dtype), narrower from the general one.
+    seq: np.ndarray
     ack: np.ndarray
-    flags: np.ndarray  # uint16, 12 TCP flag bits
+    flags: np.ndarray  # 12 TCP flag bits
     win: np.ndarray  # raw (unscaled) window
     plen: np.ndarray  # payload bytes, from the IP length (like tshark's tcp.len)
     skipped_non_tcp: int = 0
@@ -144,14 +145,8 @@ def decode_chunk(chunk: RawChunk, book: AddressBook, depth: int = 0) -> Decoded:
     hf = h if every else {k: v[idx] for k, v in h.items()}
     out = Decoded(
         frame=idx.astype(np.int64) + chunk.first_frame,
-        ts=chunk.ts[idx],
-        src=((hf["src"] << 16) | hf["sport"]).astype(np.uint64),
-        dst=((hf["dst"] << 16) | hf["dport"]).astype(np.uint64),
-        seq=hf["seq"].astype(np.uint32),
-        ack=hf["ack"].astype(np.uint32),
-        flags=(hf["offflags"] & 0x0FFF).astype(np.uint16),
-        win=hf["win"].astype(np.uint32),
-        plen=hf["plen"],
+        ts=chunk.ts if every else chunk.ts[idx],
+        **hf,
     )
     if every:
         return out
@@ -286,10 +281,18 @@ def _gre_inner(
 
 
 def _merge(a: Decoded, b: Decoded) -> Decoded:
-    order = np.argsort(np.concatenate([a.frame, b.frame]), kind="stable")
+    """Both in frame order, frames distinct: interleave by placement, not by a sort (an
+    argsort of 262144 frame numbers took ~30 ms)."""
+    n = len(a.frame) + len(b.frame)
+    at_b = np.searchsorted(a.frame, b.frame) + np.arange(len(b.frame))
+    at_a = np.ones(n, dtype=bool)
+    at_a[at_b] = False
     cols = {}
     for name in ("frame", "ts", "src", "dst", "seq", "ack", "flags", "win", "plen"):
-        cols[name] = np.concatenate([getattr(a, name), getattr(b, name)])[order]
+        x, y = getattr(a, name), getattr(b, name)
+        col = np.empty(n, dtype=np.result_type(x, y))
+        col[at_a], col[at_b] = x, y
+        cols[name] = col
     return Decoded(**cols)
 
 

@@ -44,23 +44,37 @@ def rows(buf: np.ndarray, offsets: np.ndarray, width: int) -> tuple[np.ndarray, 
 
 
 def fast_rows(chunk: RawChunk) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """(native-endian header columns, mask of frames the fast path decodes exactly)."""
+    """(columns for Decoded, mask of frames the fast path decodes exactly).
+
+    Columns are computed for every frame (the caller keeps the masked ones): endpoints as
+    uint64 `(addr << 16) | port`, seq / ack / flags / win / plen as int64, the tracker's
+    dtype. Fields only tested for the mask are cast to native types of their own width.
+    """
     raw, ok = rows(chunk.buf, chunk.offsets, FAST_BYTES)
     rec = raw.view(FAST).ravel()
     # One cast per field: comparing the unaligned big-endian views directly is ~10x slower.
-    h = {name: rec[name].astype(np.int64) for name in FAST.names}
-    doff = (h["offflags"] >> 12) * 4
-    plen = h["total"] - 20 - doff
-    h["plen"] = plen
+    offflags = rec["offflags"].astype(np.uint16)
+    doff = (offflags >> 12).astype(np.int64) * 4
+    plen = rec["total"].astype(np.int64) - 20 - doff
     fast = (
         ok
         & (chunk.linktype == LINK_ETHERNET)
         & (chunk.caplen >= 54)
-        & (h["etype"] == 0x0800)
-        & (h["vihl"] == 0x45)
-        & (h["proto"] == 6)
-        & ((h["frag"] & 0x3FFF) == 0)
+        & (rec["etype"].astype(np.uint16) == 0x0800)
+        & (rec["vihl"] == 0x45)
+        & (rec["proto"] == 6)
+        & ((rec["frag"].astype(np.uint16) & 0x3FFF) == 0)
         & (doff >= 20)
         & (plen >= 0)
     )
-    return h, fast
+    u64, sh = np.uint64, np.uint64(16)
+    cols = {
+        "src": (rec["src"].astype(u64) << sh) | rec["sport"].astype(u64),
+        "dst": (rec["dst"].astype(u64) << sh) | rec["dport"].astype(u64),
+        "seq": rec["seq"].astype(np.int64),
+        "ack": rec["ack"].astype(np.int64),
+        "flags": (offflags & 0x0FFF).astype(np.int64),
+        "win": rec["win"].astype(np.int64),
+        "plen": plen,
+    }
+    return cols, fast

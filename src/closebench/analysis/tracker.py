@@ -4,17 +4,18 @@ Stream splitting (tshark 4.0 `tcp.stream`): packets are grouped by unordered 4-t
 pure SYN whose sequence number differs from the base sequence number already recorded for
 that sender in the current connection starts a new connection (same ISN: retransmission,
 same connection). Base sequence = the SYN's ISN, else seq - 1 of the first packet, else
-ack - 1 of the first ACK from the peer, exactly as Wireshark sets `base_seq`.
+ack - 1 of the first ACK from the peer, exactly as Wireshark sets `base_seq`. The split
+points of a chunk are found before the lockstep (streams.py), so each connection gets its
+own lane.
 
 Memory is bounded by the number of distinct 4-tuples alive, not by the capture: state
 lives in arrays indexed by a slot per 4-tuple; a connection that ends (port reuse or end
 of capture) is turned into output columns right away (classify.py) and its state is reset.
 
 Known limit (estimated from the per-step cost, not measured): a chunk in which one
-connection has many more packets than the
-others runs one lockstep step per packet of it (~0.2 ms each), i.e. a capture of a single
-bulk transfer is analysed at ~5 k packets/s. Bench captures (many short HTTP connections)
-are not affected.
+connection has many more packets than the others runs one lockstep step per packet of it
+(~0.3 ms each), i.e. a capture of a single bulk transfer is analysed at ~3 k packets/s.
+Bench captures (many short HTTP connections) are not affected.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from closebench.analysis.coded import Coded
 from closebench.analysis.decode import Decoded
 from closebench.analysis.lanes import (
     CONN_FIELDS,
+    EP_FIELDS,
     FIN,
     LETTERS,
     SIDE_FIELDS,
@@ -32,6 +35,8 @@ from closebench.analysis.lanes import (
     dtype_of,
     step,
 )
+from closebench.analysis.radix import stable_order as _stable_order
+from closebench.analysis.streams import chunk_connections as _connections
 
 K1 = np.uint64(0x9E3779B97F4A7C15)
 MAX_ROW = 64  # history letters per connection decoded through the byte matrix
@@ -144,76 +149,72 @@ class Tracker:
         lo = np.minimum(dec.src, dec.dst)
         hi = np.maximum(dec.src, dec.dst)
         codes, slot_of_code = self._slots(lo, hi)
+        cols = {
+            "d": (dec.src != lo).astype(np.int64),
+            "ts": dec.ts,
+            "frame": dec.frame,
+            **{
+                k: getattr(dec, k).astype(np.int64, copy=False)
+                for k in ("seq", "ack", "flags", "win", "plen")
+            },
+        }
+        conns = _connections(codes, slot_of_code, cols, self.side)
         # Lanes: this chunk's connections by packet count (desc), so step k uses lanes
         # 0..L_k-1. Why no general sort: stable argsorts of 262144 int64 keys cost ~60 ms
-        # each (3 per chunk, ~0.2 s on the 1 M capture); keys below 2**16 radix-sort in
-        # ~10 ms, and the lockstep order itself is a placement, not a sort (see `pos`).
-        nl = len(slot_of_code)
-        counts = np.bincount(codes, minlength=nl)
+        # each; keys below 2**16 radix-sort in ~10 ms, and the lockstep order itself is a
+        # placement, not a sort (see `at`).
+        counts = conns.counts
         top = int(counts.max())
         lane_order = _stable_order(top - counts, top + 1)
-        lane_of = np.empty(nl, dtype=np.int64)
-        lane_of[lane_order] = np.arange(nl)
-        by_code = _stable_order(codes, nl)
-        starts = np.cumsum(counts) - counts
-        rank = np.empty(n, dtype=np.int64)
-        rank[by_code] = np.arange(n) - starts[codes[by_code]]
+        lane_of = np.empty(len(counts), dtype=np.int64)
+        lane_of[lane_order] = np.arange(len(counts))
         lane_counts = counts[lane_order]
         steps = np.searchsorted(-lane_counts, -np.arange(1, top + 1), side="right")
         bounds = np.concatenate(([0], np.cumsum(steps)))
         # Packet (rank r, lane j) goes to bounds[r] + j: lanes of step r are a prefix.
+        at = bounds[conns.rank] + lane_of[conns.of_packet]
         perm = np.empty(n, dtype=np.int64)
-        perm[bounds[rank] + lane_of[codes]] = np.arange(n)
+        perm[at] = conns.packet
+        p = Packets({k: v[perm] for k, v in cols.items()})
 
-        p = Packets(
-            {
-                "d": (dec.src != lo).astype(np.int64)[perm],
-                "ts": dec.ts[perm],
-                "frame": dec.frame[perm],
-                "seq": dec.seq.astype(np.int64)[perm],
-                "ack": dec.ack.astype(np.int64)[perm],
-                "flags": dec.flags.astype(np.int64)[perm],
-                "win": dec.win.astype(np.int64)[perm],
-                "plen": dec.plen.astype(np.int64)[perm],
-            }
-        )
-        lane_slot = slot_of_code[lane_order]
-        sidx = np.stack([2 * lane_slot, 2 * lane_slot + 1], axis=1).ravel()
+        lane_slot = slot_of_code[conns.group[lane_order]]
+        sidx = _both(lane_slot)
         s = {k: v[sidx] for k, v in self.side.items()}
         c = {k: v[lane_slot] for k, v in self.conn.items()}
-        # Only a pure SYN can split a connection: steps without one skip _split (measured
-        # ~0.8 ms per step, ~85 ms on the 1 M capture; most steps carry no SYN).
-        syns = np.add.reduceat(p.pure_syn, bounds[:-1]) if n else bounds[:-1]
+        # Connections after a split start from the initial state, with a new uid.
+        fresh = np.flatnonzero(~conns.carried[lane_order])
+        if len(fresh):
+            both = _both(fresh)
+            for name, init in SIDE_FIELDS.items():
+                s[name][both] = init
+            for name, init in CONN_FIELDS.items():
+                if name not in EP_FIELDS:
+                    c[name][fresh] = init
+            c["uid"][fresh] = np.arange(self.next_uid, self.next_uid + len(fresh))
+            self.next_uid += len(fresh)
+        # The pre-pass knows each connection's base sequence numbers: the steps skip them.
+        s["base_set"] = conns.base_set[lane_order].ravel()
+        s["base_seq"] = conns.base_seq[lane_order].ravel()
+        p.uid[at] = c["uid"][lane_of[conns.of_packet]]
+        # Free the chunk-sized inputs before the steps: a lower peak means fewer page
+        # faults for a fresh process (~4 us each on this VM).
+        last = conns.last[lane_order]
+        del cols, perm, at, lo, hi, codes, conns
         for k in range(len(steps)):
-            a, b = int(bounds[k]), int(bounds[k + 1])
-            if syns[k]:
-                self._split(s, c, p, a, b)
-            step(s, c, p, a, b)
-            p.uid[a:b] = c["uid"][: b - a]
+            step(s, c, p, int(bounds[k]), int(bounds[k + 1]))
+        # The last connection of each 4-tuple stays in its slot; the others are finished.
+        ended = np.flatnonzero(~last)
+        if len(ended):
+            self.done.append(_snapshot(s, c, ended))
+        keep = np.flatnonzero(last)
+        kslot = lane_slot[keep]
+        to_slot, from_lane = _both(kslot), _both(keep)
         for k, v in s.items():
-            self.side[k][sidx] = v
+            self.side[k][to_slot] = v[from_lane]
         for k, v in c.items():
-            self.conn[k][lane_slot] = v
+            self.conn[k][kslot] = v[keep]
         self._letters(p)
         self._fins(p)
-
-    def _split(self, s: dict, c: dict, p: Packets, a: int, b: int) -> None:
-        """Port reuse: a pure SYN with a new ISN ends the lane's connection (see docstring)."""
-        n = b - a
-        fi = 2 * np.arange(n) + p.d[a:b]
-        new = p.pure_syn[a:b] & (s["base_set"][fi] != 0) & (p.seq[a:b] != s["base_seq"][fi])
-        if not new.any():
-            return
-        lanes = np.nonzero(new)[0]
-        self.done.append(_snapshot(s, c, lanes))
-        both = np.stack([2 * lanes, 2 * lanes + 1], axis=1).ravel()
-        for name, init in SIDE_FIELDS.items():
-            s[name][both] = init
-        for name, init in CONN_FIELDS.items():
-            if name not in ("ep_a", "ep_b"):
-                c[name][lanes] = init
-        c["uid"][lanes] = np.arange(self.next_uid, self.next_uid + len(lanes))
-        self.next_uid += len(lanes)
 
     def _letters(self, p: Packets) -> None:
         """History letters of this chunk, appended per connection in packet order."""
@@ -265,8 +266,8 @@ class Tracker:
         rec["fin_retx"] = retx
         return rec
 
-    def _histories(self, uids: np.ndarray) -> np.ndarray:
-        """History strings of `uids`; their letters leave the pending store.
+    def _histories(self, uids: np.ndarray) -> Coded:
+        """History strings of `uids` (as codes); their letters leave the pending store.
 
         Why vectorised: a bytes slice + decode per connection was ~85 ms on the 1 M
         capture. Letters are grouped by connection with a radix sort, laid out as rows of
@@ -283,19 +284,20 @@ class Tracker:
         mine = row >= 0
         self.pending_uid, self.pending_txt = [uid[~mine]], [txt[~mine]]
         row, txt = row[mine], txt[mine]
-        out = np.full(m, "", dtype=object)
         if not len(row):
-            return out
+            return Coded(np.zeros(m, dtype=np.int64), np.array([""], dtype=object))
         order = _stable_order(row, m)  # stable: packet order within a connection
         row, txt = row[order], txt[order]
         lengths = np.bincount(row, minlength=m)
         starts = np.cumsum(lengths) - lengths
         col = np.arange(len(row)) - starts[row]
         long = lengths > MAX_ROW
+        long_rows: list[int] = []
+        long_text: list[str] = []
         if long.any():
             text = txt.tobytes()
-            for i in np.nonzero(long)[0].tolist():
-                out[i] = text[starts[i] : starts[i] + lengths[i]].decode("ascii")
+            long_rows = np.nonzero(long)[0].tolist()
+            long_text = [text[starts[i] : starts[i] + lengths[i]].decode() for i in long_rows]
             fit = ~long[row]
             row, txt, col = row[fit], txt[fit], col[fit]
         width = -(-int(lengths[~long].max(initial=1)) // 8) * 8  # whole uint64 words
@@ -308,31 +310,23 @@ class Tracker:
             keys = grid.view(np.dtype((np.void, width))).ravel()
             uniq, codes = np.unique(keys, return_inverse=True)
             raw = [bytes(u) for u in uniq]
-        names = np.array([r.rstrip(b"\0").decode("ascii") for r in raw], dtype=object)
-        short = np.nonzero(~long)[0]
-        out[short] = names[np.asarray(codes).ravel()[short]]
-        return out
+        names = [r.rstrip(b"\0").decode("ascii") for r in raw]
+        codes = np.asarray(codes, dtype=np.int64).ravel()
+        # Long rows: their own labels after the matrix rows' ones.
+        codes[long_rows] = np.arange(len(names), len(names) + len(long_rows))
+        return Coded(codes, np.array(names + long_text, dtype=object))
+
+
+def _both(lanes: np.ndarray) -> np.ndarray:
+    """Side-state indices of `lanes`: 2j and 2j + 1 next to each other."""
+    return np.stack([2 * lanes, 2 * lanes + 1], axis=1).ravel()
 
 
 def _snapshot(s: dict, c: dict, lanes: np.ndarray) -> dict[str, np.ndarray]:
-    out = {k: np.stack([v[2 * lanes], v[2 * lanes + 1]], axis=1) for k, v in s.items()}
+    both = _both(lanes)
+    out = {k: v[both].reshape(-1, 2) for k, v in s.items()}
     out.update({k: v[lanes] for k, v in c.items()})
     return out
-
-
-def _stable_order(keys: np.ndarray, top: int) -> np.ndarray:
-    """np.argsort(keys, kind="stable") for ints in [0, top).
-
-    numpy radix-sorts 16-bit keys (~10 ms for 262144) but timsorts int64 (~60 ms when the
-    keys are shuffled); wider keys take two 16-bit passes (LSD radix, both stable).
-    """
-    if top <= 1 << 16:
-        return np.argsort(keys.astype(np.uint16), kind="stable")
-    if top <= 1 << 32:
-        k = keys.astype(np.uint32)
-        low = np.argsort((k & 0xFFFF).astype(np.uint16), kind="stable")
-        return low[np.argsort((k[low] >> 16).astype(np.uint16), kind="stable")]
-    return np.argsort(keys, kind="stable")
 
 
 def _factorize_pairs(
