@@ -120,6 +120,16 @@ class CpuSampler:
         return {"seconds": span, **{f"{r}_cpu_s": round(v, 3) for r, v in used.items()}}
 
 
+def _tx_dropped(interface: str) -> int | None:
+    """Frames the kernel dropped on their way to the device: the TAP's queue was full
+    because the device did not read fast enough. /proc/net/dev is this namespace's."""
+    for line in Path("/proc/net/dev").read_text().splitlines()[2:]:
+        name, _, counters = line.partition(":")
+        if name.strip() == interface:
+            return int(counters.split()[11])  # transmit: bytes packets errs drop ...
+    return None
+
+
 def _load_window(out_dir: Path) -> tuple[float, float] | None:
     """First and last request start of a locust run (its merged requests.csv)."""
     from closebench import load
@@ -189,6 +199,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     result["elapsed_s"] = elapsed
     if "ok" in result:
         result["conn_per_s"] = result["ok"] / elapsed
+    result["tap_tx_dropped"] = _tx_dropped("cb0")
     result["device"] = bed.stop_device()
     if dump is not None:
         time.sleep(2)  # tcpdump buffers
