@@ -25,7 +25,8 @@ One TOML file per profile in `benchmarks/profiles/`; the file name is the ID. Fi
     stop_fail_ratio = 0.0        # stop after a step whose failure ratio exceeds this
 
 Every request is one new TCP connection (connect, send, read the response, close), as in
-the original ESP8266 test; the protocol client is `closebench.load_client`.
+the original ESP8266 test; the protocol client is `closebench.load_client.run_request`, run
+by the locust users on gevent's loop (`closebench.green_client`).
 """
 
 from __future__ import annotations
