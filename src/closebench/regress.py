@@ -31,8 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import fisher_exact, norm
-from statsmodels.stats.proportion import proportions_ztest
 
 from closebench.baseline import CLOSE_KINDS, Baseline, CellStats, harness_of, load_run
 from closebench.errors import UserError
@@ -144,6 +142,10 @@ class Comparison:
 
 def proportion_test(x_base: int, n_base: int, x_now: int, n_now: int) -> tuple[float, str]:
     """Two-sided p-value for equal proportions, and which test gave it."""
+    # imported here: scipy.stats and statsmodels cost ~1.3 s, which every CLI start paid
+    from scipy.stats import fisher_exact
+    from statsmodels.stats.proportion import proportions_ztest
+
     pooled = (x_base + x_now) / (n_base + n_now)
     expected = min(n * p for n in (n_base, n_now) for p in (pooled, 1 - pooled))
     if expected < 5:
@@ -162,7 +164,13 @@ def _normal_p(obs: float, null: np.ndarray) -> float:
     centre, se = float(np.mean(null)), float(np.std(null, ddof=1))
     if se == 0 or not math.isfinite(se):
         return 1.0 if obs == centre else 0.0
-    return float(2 * norm.sf(abs(obs - centre) / se))
+    return _two_sided(abs(obs - centre) / se)
+
+
+def _two_sided(z: float) -> float:
+    from scipy.stats import norm  # see proportion_test
+
+    return float(2 * norm.sf(z))
 
 
 def p99(a: np.ndarray) -> np.ndarray:
@@ -201,7 +209,7 @@ def bootstrap_p99(base: np.ndarray, now: np.ndarray, th: Thresholds, key: str) -
     se = math.sqrt(var)
     if se == 0:
         return 1.0 if obs == 0 else 0.0
-    return float(2 * norm.sf(abs(obs) / se))
+    return _two_sided(abs(obs) / se)
 
 
 def bootstrap_mean_hist(

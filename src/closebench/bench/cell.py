@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from closebench import capture, load
 from closebench.bench import netsetup
 from closebench.bench.sandbox import Sandbox
@@ -112,6 +110,8 @@ def device_figures(cell_dir: Path) -> dict[str, Any]:
     path = cell_dir / "device.csv"
     if not path.exists() or path.stat().st_size == 0:
         return {}
+    import pandas as pd  # here: the CLI imports this module at every start
+
     df = pd.read_csv(path)
     if df.empty:
         return {}
