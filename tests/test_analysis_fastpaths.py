@@ -75,3 +75,35 @@ def test_narrow_keeps_values() -> None:
         narrow = _narrow(col)
         assert (narrow.astype(np.int64) == col).all()
         assert narrow.dtype.itemsize <= 8
+
+
+def test_split_merges_a_small_tail_and_keeps_every_frame() -> None:
+    from closebench.analysis.capture_reader import RawChunk, _split
+
+    n = 2600
+    chunk = RawChunk(
+        first_frame=1,
+        ts=np.arange(n, dtype=np.float64),
+        linktype=np.ones(n, dtype=np.int32),
+        buf=np.zeros(16, dtype=np.uint8),
+        offsets=np.zeros(n, dtype=np.int64),
+        caplen=np.zeros(n, dtype=np.int32),
+    )
+    for size, sizes in ((1000, [1000, 1000, 600]), (1200, [1200, 1400]), (5000, [2600])):
+        parts = list(_split(chunk, size))
+        assert [len(p) for p in parts] == sizes
+        assert np.array_equal(np.concatenate([p.ts for p in parts]), chunk.ts)
+        assert [p.first_frame for p in parts] == [1 + sum(sizes[:i]) for i in range(len(sizes))]
+
+
+def test_analysis_memory_restores_numpy_hugepage_advice() -> None:
+    from closebench.analysis.malloc_tune import analysis_memory
+
+    setter = np._core.multiarray._set_madvise_hugepage
+    before = setter(True)
+    try:
+        with analysis_memory():
+            assert setter(False) is False  # off inside
+        assert setter(True) is True  # restored
+    finally:
+        setter(before)
