@@ -287,16 +287,19 @@ class Tracker:
         uid = np.concatenate(self.pending_uid)
         txt = np.concatenate(self.pending_txt)
         m = len(uids)
-        row_of = np.full(self.next_uid, -1, dtype=np.int64)
+        # Letters of other connections get row m: one stable sort groups `uids`' letters
+        # by row (packet order within a row) and leaves the rest behind them in packet
+        # order. Why: splitting with boolean masks first cost ~6 ms per collect.
+        row_of = np.full(self.next_uid, m, dtype=np.int64)
         row_of[uids] = np.arange(m)
         row = row_of[uid]
-        mine = row >= 0
-        self.pending_uid, self.pending_txt = [uid[~mine]], [txt[~mine]]
-        row, txt = row[mine], txt[mine]
+        order = _stable_order(row, m + 1)
+        row, txt = row[order], txt[order]
+        k = int(np.searchsorted(row, m))
+        self.pending_uid, self.pending_txt = [uid[order[k:]]], [txt[k:]]
+        row, txt = row[:k], txt[:k]
         if not len(row):
             return Coded(np.zeros(m, dtype=np.int64), np.array([""], dtype=object))
-        order = _stable_order(row, m)  # stable: packet order within a connection
-        row, txt = row[order], txt[order]
         lengths = np.bincount(row, minlength=m)
         starts = np.cumsum(lengths) - lengths
         col = np.arange(len(row)) - starts[row]
