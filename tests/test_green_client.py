@@ -31,7 +31,6 @@ def test_answer_matches_the_blocking_client(server_port: int) -> None:
 def test_many_concurrent_requests_each_on_a_new_connection(server_port: int) -> None:
     jobs = [gevent.spawn(_green, server_port) for _ in range(60)]
     gevent.joinall(jobs, timeout=20)
-    gevent.joinall(jobs, timeout=20)
     results = [job.value for job in jobs]
     assert all(r is not None and r.error is None for r in results)
     assert len({r.local_port for r in results}) == 60  # one connection (port) per request

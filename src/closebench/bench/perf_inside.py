@@ -130,18 +130,6 @@ def _tx_dropped(interface: str) -> int | None:
     return None
 
 
-def _load_window(out_dir: Path) -> tuple[float, float] | None:
-    """First and last request start of a locust run (its merged requests.csv)."""
-    from closebench import load
-
-    load.finalize_load_outputs(out_dir)
-    csv_path = out_dir / "requests.csv"
-    if not csv_path.exists():
-        return None
-    starts = [float(row.split(",", 1)[0]) for row in csv_path.read_text().splitlines()[1:]]
-    return (min(starts), max(starts)) if starts else None
-
-
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     out_dir = Path(spec["out_dir"])
     bed = Testbed(DeviceSpec(**spec["device"]))
@@ -193,7 +181,6 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                 check=False,
             )
         result["locust_exit"] = proc.returncode
-        window = None
     sampler.stop()
     elapsed = time.monotonic() - t0
     result["elapsed_s"] = elapsed
@@ -204,10 +191,15 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     if dump is not None:
         time.sleep(2)  # tcpdump buffers
         result["capture"] = dump.stop()
-    if window is None:
-        window = _load_window(out_dir)
+    if spec["mode"] != "loops":
+        from closebench import load
+
+        # locust's merged outputs; the load as the wire saw it is the CPU window
+        result["load"] = load.finalize_load_outputs(out_dir)
+        first = result["load"]["first_request_epoch_s"]
+        last = result["load"]["last_request_end_epoch_s"]
+        window = (first, last) if first is not None else None
     if window is not None:
-        # CPU per role over the load itself, and the requests started in that window
         result["cpu_window"] = sampler.window(*window)
     (out_dir / "perf.json").write_text(json.dumps(result, indent=1))
     return result

@@ -116,7 +116,6 @@ def harness_rate(binary: Path, seconds: float, out_dir: Path, processes: int = 2
         "capture": True,
     }
     res = _sandboxed(spec, out_dir)
-    res["load"] = load.finalize_load_outputs(out_dir)
     res["syns_in_capture"] = capture.count_first_syns(out_dir / "capture-client.pcap")
     return res
 
