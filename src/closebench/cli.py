@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "closebench.commands.hardware",
     "closebench.commands.probe",
     "closebench.commands.perf",
+    "closebench.commands.sources",
 )
 
 

@@ -6,6 +6,7 @@ and is never used as a baseline.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -51,6 +52,7 @@ class Matrix:
     lwip: list[str] | None
     run_time_s: float
     cooldown_s: float
+    source_mode: str = "auto"  # exact source where present (see bench/variant_build.py)
 
     def cells(self) -> list[CellPlan]:
         axis = bool(self.lwip) and len(self.lwip or []) > 1
@@ -88,6 +90,7 @@ def make_matrix(
     quick: bool = False,
     run_time_s: float | None = None,
     cooldown_s: float | None = None,
+    source_mode: str = "auto",
 ) -> Matrix:
     if repetitions < 1:
         raise UserError("--repetitions must be at least 1")
@@ -109,6 +112,8 @@ def make_matrix(
         cooldown_s=cooldown_s
         if cooldown_s is not None
         else (QUICK_COOLDOWN_S if quick else DEFAULT_COOLDOWN_S),
+        # the release axis is defined on Debian's lwIP releases: approximations only
+        source_mode="approximation" if lwip else source_mode,
     )
 
 
@@ -207,18 +212,17 @@ class Run:
 
 
 def build_devices(matrix: Matrix, log: Callable[[str], None]) -> dict[tuple[str, str | None], Any]:
-    """One cbdev build per (variant, lwIP release); the Linux reference uses it as its link."""
-    from closebench.bench.device_build import build_device
+    """One device build per (variant, lwIP release): (the variant as it runs, its build).
+
+    The Linux reference uses cbdev as its link only.
+    """
+    from closebench.bench.variant_build import resolve
 
     builds: dict[tuple[str, str | None], Any] = {}
     for plan in matrix.cells():
         key = (plan.variant.name, plan.lwip)
-        if key in builds:
-            continue
-        if plan.variant.kind == "lwip":
-            builds[key] = build_device(plan.lwip or "", plan.variant.emulation.options, log=log)
-        else:
-            builds[key] = build_device("2.1.3", {}, log=log)
+        if key not in builds:
+            builds[key] = resolve(plan.variant, matrix.source_mode, log)  # type: ignore[arg-type]
     return builds
 
 
@@ -232,6 +236,8 @@ def _variant_record(variant: Variant, build: Any) -> dict[str, Any]:
         "version": variant.version,
         "chip": variant.chip,
         "stack": variant.stack,
+        "source": build.provenance if lwip else None,
+        "exact_source": build.exact if lwip else False,
         "lwip_build": getattr(build, "lwip_version", None) if lwip else None,
         "debian_version": getattr(build, "debian_version", None) if lwip else None,
         "tarball_sha256": getattr(build, "tarball_sha256", None) if lwip else None,
@@ -257,7 +263,10 @@ def verify_variants(
 
     def one(variant: Variant) -> tuple[str, list[str]]:
         try:
-            data = run_probes(variant, None, out, log=log, max_observe_s=observe_s)
+            mode = "exact" if variant.exact else "approximation"  # the build the cells use
+            data = run_probes(
+                variant, None, out, log=log, max_observe_s=observe_s, source_mode=mode
+            )
         except UserError as exc:
             return variant.label, [f"probes could not run: {exc}"]
         return variant.label, failures(data)
@@ -283,10 +292,11 @@ def run_matrix(
     plans = matrix.cells()
     log(f"run directory: {run.dir}  ({len(plans)} cells)")
     builds = build_devices(matrix, log)
+    plans = [dataclasses.replace(p, variant=builds[(p.variant.name, p.lwip)][0]) for p in plans]
     for plan in plans:
         run.manifest["variants"].setdefault(
             plan.variant.name if not plan.lwip_axis else f"{plan.variant.name}@{plan.lwip}",
-            _variant_record(plan.variant, builds[(plan.variant.name, plan.lwip)]),
+            _variant_record(plan.variant, builds[(plan.variant.name, plan.lwip)][1]),
         )
         run.manifest["seeds"][plan.id] = plan.seed
     run.save()
@@ -312,7 +322,7 @@ def run_matrix(
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             futures = {
-                pool.submit(run_cell, p, builds[(p.variant.name, p.lwip)].path, run.dir): p
+                pool.submit(run_cell, p, builds[(p.variant.name, p.lwip)][1].path, run.dir): p
                 for p in plans
             }
             try:

@@ -31,6 +31,7 @@ FORCED_OPTIONS = frozenset(
 )
 OPTION_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _HEX_OFFSET = re.compile(r"^0x[0-9a-fA-F]+$")
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean", list: "a list"}
 

@@ -23,6 +23,7 @@ from closebench.variant_schema import (
     CHIPS,
     CLIENT_FIN_ANSWERS,
     CLOSE_MODES,
+    COMMIT,
     FLASH_MODES,
     FORCED_OPTIONS,
     KINDS,
@@ -127,6 +128,28 @@ class Hardware:
 
 
 @dataclass(frozen=True)
+class SourceArchive:
+    repo: str  # owner/name
+    commit: str
+    paths: tuple[str, ...]
+    tree_sha256: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the firmware's own stack code comes from, for an exact-source build."""
+
+    family: str  # which builder compiles it (closebench.bench.exact)
+    archives: tuple[SourceArchive, ...]
+    known_differences: tuple[str, ...]  # what still differs from the board in an exact build
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return ", ".join(f"{a.repo}@{a.commit[:7]}" for a in self.archives)
+
+
+@dataclass(frozen=True)
 class Variant:
     name: str
     path: Path
@@ -140,6 +163,9 @@ class Variant:
     expect: dict[str, Expectation]
     hardware: Hardware | None
     citations: tuple[Citation, ...] = ()
+    source: Source | None = None
+    # True once the bench runs the firmware's own stack source (see bench/variant_build.py).
+    exact: bool = False
 
     @property
     def manifest_file(self) -> Path:
@@ -153,11 +179,33 @@ class Variant:
             return f"{self.name}@lwip-{emu.lwip}"
         return self.name
 
+    def as_exact(self) -> Variant:
+        """This variant on its own stack source: only the source's known differences remain."""
+        if self.source is None:
+            raise UserError(f"{self.manifest_file}: no [source] table; no exact-source build")
+        emu = dataclasses.replace(self.emulation, known_differences=self.source.known_differences)
+        return dataclasses.replace(self, exact=True, emulation=emu)
+
     def device_args(self) -> list[str]:
-        """Flags for the emulated device program: how this firmware's API closes and admits."""
+        """Flags for the device program: how this firmware's API closes and admits.
+
+        An exact-source build runs the firmware's own admission, TIME_WAIT limit and culling
+        code, so the bench's emulations of them are switched off there.
+        """
         if self.kind != "lwip":
             raise UserError(f"{self.name}: kind {self.kind!r} runs no emulated lwIP device")
         emu = self.emulation
+        if self.exact:
+            return [
+                "--close",
+                emu.close,
+                "--admission",
+                "none",
+                "--tw-cap",
+                "0",
+                "--cull-closing",
+                "0",
+            ]
         return [
             "--close", emu.close,
             "--admission", emu.admission,
@@ -176,7 +224,7 @@ class Variant:
                 f"(available: {', '.join(LWIP_RELEASES)})"
             )
         emu = self.emulation
-        if version == emu.lwip:
+        if version == emu.lwip and not self.exact:
             return self
         active = [opt for opt in emu.declared_options if opt.applies_to(version)]
         differences = list(_base_differences(emu))
@@ -193,7 +241,7 @@ class Variant:
             option_citations={opt.name: opt.cite for opt in active},
             known_differences=tuple(differences),
         )
-        return dataclasses.replace(self, emulation=new_emu)
+        return dataclasses.replace(self, emulation=new_emu, exact=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,6 +319,7 @@ def _parse(top: Table, folder: Path) -> Variant:
             "name", "kind", "firmware", "version", "chip", "stack", "summary",
             "citations", "emulation", "expect", "hardware",
         ),
+        optional=("source",),
     )  # fmt: skip
     name = top.text("name")
     if name != folder.name:
@@ -283,6 +332,7 @@ def _parse(top: Table, folder: Path) -> Variant:
     emulation = _emulation(top.sub("emulation"), kind)
     expect = _expect(top.sub("expect"))
     hardware = _hardware(top, folder, kind)
+    source = _source(top.sub("source"), kind) if "source" in top.data else None
     return Variant(
         name=name,
         path=folder,
@@ -296,6 +346,37 @@ def _parse(top: Table, folder: Path) -> Variant:
         expect=expect,
         hardware=hardware,
         citations=citations,
+        source=source,
+    )
+
+
+def _source(table: Table, kind: str) -> Source:
+    if kind != "lwip":
+        raise table.fail("family", "only lwip-kind variants build a stack from source")
+    table.check_keys(required=("family", "archives", "known_differences"), optional=("note",))
+    archives = []
+    for item in table.subtables("archives"):
+        item.check_keys(required=("repo", "commit", "paths", "tree_sha256"))
+        repo = item.text("repo")
+        if repo.count("/") != 1:
+            raise item.fail("repo", f"must be 'owner/name', got {repo!r}")
+        commit = item.text("commit")
+        if not COMMIT.match(commit):
+            raise item.fail("commit", f"must be a full 40-digit commit id, got {commit!r}")
+        paths = item.strings("paths")
+        if not paths:
+            raise item.fail("paths", "needs at least one path the build reads")
+        for i, rel in enumerate(paths):
+            if rel.startswith("/") or ".." in rel.split("/"):
+                raise item.fail(f"paths[{i}]", f"must be relative inside the repository: {rel!r}")
+        archives.append(SourceArchive(repo, commit, paths, check_sha256(item, "tree_sha256")))
+    if not archives:
+        raise table.fail("archives", "needs at least one archive")
+    return Source(
+        family=table.text("family"),
+        archives=tuple(archives),
+        known_differences=table.strings("known_differences"),
+        note=table.get("note", str, ""),
     )
 
 

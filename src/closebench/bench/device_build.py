@@ -32,10 +32,21 @@ CFLAGS = ("-O2", "-std=gnu11", "-Wall", "-Werror=implicit-function-declaration")
 class DeviceBuild:
     path: Path
     key: str
-    lwip_version: str
-    debian_version: str
-    tarball_sha256: str
+    lwip_version: str | None
+    debian_version: str | None
+    tarball_sha256: str | None
     options: dict[str, OptionValue] = field(default_factory=dict)
+    exact: bool = False
+    # exact: "owner/repo@commit, ..."; approximation: why not exact ("" when not asked about)
+    source: str = ""
+
+    @property
+    def provenance(self) -> str:
+        """What the device runs, in the words the manifest, variants and report use."""
+        if self.exact:
+            return f"exact source ({self.source})"
+        why = f" ({self.source})" if self.source else ""
+        return f"approximation on lwIP {self.lwip_version}{why}"
 
 
 def _sources_digest(root: Path) -> str:

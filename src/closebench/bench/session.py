@@ -24,15 +24,20 @@ def bring_up(
     duration_s: float,
     seed: int = 1,
     log: Callable[[str], None] = print,
+    binary: Path | None = None,
 ) -> Sandbox:
-    """Build (cached) and start one device; returns once it answers on the bench."""
+    """Build (cached) and start one device; returns once it answers on the bench.
+
+    `binary`: a device already built (an exact-source build); else the approximation on `lwip`.
+    """
     from closebench.bench.device_build import build_device
 
-    build = build_device(lwip, dict(options) if kind == "lwip" else {}, log=log)
+    if binary is None:
+        binary = build_device(lwip, dict(options) if kind == "lwip" else {}, log=log).path
     cell_dir.mkdir(parents=True, exist_ok=True)
     spec = DeviceSpec(
         kind=kind,
-        binary=str(build.path),
+        binary=str(binary),
         device_args=device_args if kind == "lwip" else [],
         link_args=link_args,
         seed=seed,

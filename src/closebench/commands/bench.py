@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from closebench import paths
 from closebench.bench import netsetup
 from closebench.bench.session import bring_up
+from closebench.bench.variant_build import resolve
+from closebench.commands.source_flags import add_source_flags
 from closebench.links import load_link
 from closebench.variants import load_variant
 
@@ -20,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--link", default="ideal")
     up.add_argument("--lwip", help="build on this lwIP release instead of the variant's own")
     up.add_argument("--minutes", type=float, default=60, help="stop by itself after this long")
+    add_source_flags(up)
     up.set_defaults(func=cmd_up)
 
 
@@ -27,6 +30,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     variant = load_variant(args.variant)
     if args.lwip and variant.kind == "lwip":
         variant = variant.with_lwip(args.lwip)
+    mode = "approximation" if args.lwip else args.source_mode
+    variant, build = resolve(variant, mode)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     cell = paths.results_dir() / f"bench-up-{stamp}-{variant.name}"
     duration = args.minutes * 60
@@ -38,10 +43,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         link_args=load_link(args.link).device_args(),
         cell_dir=cell,
         duration_s=duration,
+        binary=build.path,
     )
     try:
         print(
-            f"device {variant.name} ({variant.stack}) is up at http://{netsetup.DEVICE_IP}/",
+            f"device {variant.name} ({variant.stack}; {build.provenance}) is up at "
+            f"http://{netsetup.DEVICE_IP}/",
             flush=True,
         )
         print(f"enter the client namespace:  nsenter --net={box.netns_path()} bash")

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from closebench import paths
+from closebench.commands.source_flags import add_source_flags
 from closebench.errors import UserError
 
 
@@ -25,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=70.0,
         help="longest a timer is watched, s; longer ones give lower bounds",
     )
+    add_source_flags(p)
     p.add_argument("--list", action="store_true", help="list the probes and exit")
     p.set_defaults(func=handler)
 
@@ -48,10 +50,18 @@ def handler(args: argparse.Namespace) -> int:
     out = args.out or paths.results_dir() / f"probes-{stamp}"
     code = 0
     for variant in variants:
-        data = run_probes(variant, names, out, jobs=args.jobs, max_observe_s=args.max_observe)
+        data = run_probes(
+            variant,
+            names,
+            out,
+            jobs=args.jobs,
+            max_observe_s=args.max_observe,
+            source_mode="approximation" if args.lwip else args.source_mode,
+        )
         bad = failures(data)
         verdict = "matches its manifest" if not bad else f"{len(bad)} contradiction(s)"
-        print(f"{variant.label}: {verdict}; {out / (variant.label + '.json')}")
+        where = out / (variant.label + ".json")
+        print(f"{variant.label} ({data['source'] or 'kernel'}): {verdict}; {where}")
         for line in bad:
             print(f"  {line}")
         code = code or (1 if bad else 0)

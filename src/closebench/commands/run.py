@@ -18,6 +18,7 @@ from rich.progress import (
 from rich.table import Table
 
 from closebench import runner
+from closebench.commands.source_flags import add_source_flags
 from closebench.errors import UserError
 
 
@@ -79,6 +80,7 @@ def _matrix_args(p: argparse.ArgumentParser, *, defaults: bool) -> None:
         default="emulated",
         help="hardware: the cells of one flashed variant on a real board",
     )
+    add_source_flags(p)
     p.add_argument("--lab", help="hardware: lab file (or CLOSEBENCH_LAB)")
     p.add_argument("--board", help="hardware: board name in the lab file")
     p.add_argument(
@@ -109,6 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.quick,
         args.run_time,
         args.cooldown,
+        source_mode=args.source_mode,
     )
     console = Console(stderr=True)
     if args.backend == "hardware":

@@ -9,6 +9,7 @@ The slowest probe bounds the variant's wall time: about max_observe_s + 10 s.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -35,12 +36,16 @@ def _plain_expect(variant: Variant) -> dict[str, Any]:
     return {key: exp.value for key, exp in variant.expect.items()}
 
 
-def _build(variant: Variant, log: Callable[[str], None]) -> str:
-    from closebench.bench.device_build import build_device
+def _build(variant: Variant, source_mode: str, log: Callable[[str], None]) -> tuple[Variant, Any]:
+    """The variant as it will run and its device build (the same cached build a run uses)."""
+    from closebench.bench.variant_build import resolve
 
-    options = variant.emulation.options if variant.kind == "lwip" else {}
-    # The Linux reference still needs cbdev: it is the link that bridges to the server's TAP.
-    return str(build_device(variant.emulation.lwip or "2.1.3", options, log=log).path)
+    if os.environ.get("CLOSEBENCH_DEVICE_BINARY"):  # TEMPORARY: exact-source bring-up
+        from closebench.bench.device_build import DeviceBuild
+
+        path = Path(os.environ["CLOSEBENCH_DEVICE_BINARY"])
+        return variant.as_exact(), DeviceBuild(path, "", None, None, None, exact=True, source="?")
+    return resolve(variant, source_mode, log)  # type: ignore[arg-type]
 
 
 def _run_one(
@@ -103,8 +108,12 @@ def run_probes(
     log: Callable[[str], None] = print,
     jobs: int = 4,
     max_observe_s: float = DEFAULT_MAX_OBSERVE_S,
+    source_mode: str = "auto",
 ) -> dict[str, Any]:
-    """Run probes (all when None) against variant; writes out_dir/<variant>.json, returns it."""
+    """Run probes (all when None) against variant; writes out_dir/<variant>.json, returns it.
+
+    source_mode: auto | exact | approximation (see closebench.bench.variant_build).
+    """
     names = probes if probes is not None else catalog.probe_names()
     for name in names:
         catalog.probe_file(name)
@@ -113,7 +122,8 @@ def run_probes(
     out_dir = Path(out_dir)
     vdir = out_dir / variant.label
     vdir.mkdir(parents=True, exist_ok=True)
-    binary = _build(variant, log)
+    variant, build = _build(variant, source_mode, log)
+    binary = str(build.path)
     started = datetime.now(UTC)
     t0 = time.monotonic()
     log(f"probing {variant.label}: {', '.join(names)} ({min(jobs, len(names))} at a time)")
@@ -135,6 +145,8 @@ def run_probes(
         "format": FORMAT_VERSION,
         "variant": variant.label,
         "lwip": variant.emulation.lwip,
+        "source": build.provenance if variant.kind == "lwip" else None,
+        "exact_source": variant.exact,
         "kind": variant.kind,
         "started": started.isoformat(),
         "wall_s": round(time.monotonic() - t0, 1),
