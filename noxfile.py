@@ -79,3 +79,21 @@ def perf(session: nox.Session) -> None:
     """Benchmarks: device top rate, harness ratio, analyzer speed vs tshark (prints figures)."""
     _install(session, "test")
     session.run("closebench", "perf", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def sources(session: nox.Session) -> None:
+    """Source archives for exact-source builds: -- list | fetch | hash ARCHIVE --paths P."""
+    _install(session)
+    if not session.posargs:
+        session.error("Usage: nox -s sources -- list|fetch|hash ...")
+    session.run("closebench", "sources", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def baseline(session: nox.Session) -> None:
+    """Store a run as a named baseline: -- save RUN_DIR NAME."""
+    _install(session)
+    if not session.posargs:
+        session.error("Usage: nox -s baseline -- save RUN_DIR NAME")
+    session.run("closebench", "baseline", *session.posargs)
