@@ -68,7 +68,11 @@ def what_was_run(run: RunData) -> None:
     show.table(tables.run_facts(run))
     show.display(show.HTML("<h3>Variants</h3>"))
     show.table(tables.variants_table(run))
-    show.display(show.HTML("<h3>Known differences of each emulation from the real firmware</h3>"))
+    show.display(
+        show.HTML(
+            "<h3>Known differences from the real firmware (exact source or approximation)</h3>"
+        )
+    )
     for variant, diffs in tables.known_differences(run).items():
         show.display(show.HTML(f"<b>{show.html.escape(variant)}</b>"))
         show.bullets(diffs, "No known differences recorded in the manifest.")
