@@ -1,15 +1,28 @@
-"""Where things live: the repository's data folders and the user cache."""
+"""Where things live: the data folders (a checkout's, or the installed wheel's) and the cache."""
 
 import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# In a wheel the data folders travel inside the package (pyproject's force-include).
+PACKAGE_DATA = Path(__file__).resolve().parent / "_data"
+
+
+def _is_checkout(root: Path) -> bool:
+    return (root / "firmware_variants").is_dir() and (root / "pyproject.toml").is_file()
+
+
+def installed() -> bool:
+    """True when running from an installed wheel, not from a source checkout."""
+    return not os.environ.get("CLOSEBENCH_ROOT") and not _is_checkout(REPO_ROOT)
 
 
 def repo_root() -> Path:
-    """The checkout holding firmware_variants/, benchmarks/ and analysis/."""
+    """The folder holding firmware_variants/, benchmarks/ and analysis/."""
     env = os.environ.get("CLOSEBENCH_ROOT")
-    return Path(env) if env else REPO_ROOT
+    if env:
+        return Path(env)
+    return PACKAGE_DATA if installed() else REPO_ROOT
 
 
 def variants_dir() -> Path:
@@ -25,8 +38,11 @@ def benchmarks_dir() -> Path:
 
 
 def results_dir() -> Path:
+    """CLOSEBENCH_RESULTS, else the checkout's results/, else ./results for an installed wheel."""
     env = os.environ.get("CLOSEBENCH_RESULTS")
-    return Path(env) if env else repo_root() / "results"
+    if env:
+        return Path(env)
+    return Path.cwd() / "results" if installed() else repo_root() / "results"
 
 
 def cache_dir() -> Path:
