@@ -144,6 +144,26 @@ def test_every_probe_file_is_a_probe() -> None:
         assert Path(module.__file__ or "").stem == name
 
 
+def test_app_probes_are_in_the_catalog() -> None:
+    names = catalog.probe_names()
+    for name in ("accept_queue", "serial_service", "client_fin_ack"):
+        assert name in names
+    assert set(catalog.load_probe("serial_service").BEHAVIOURS) == {
+        "serial_service",
+        "queued_behind_served_s",
+    }
+
+
+def test_judge_app_expectations() -> None:
+    node3 = load_variant("nodemcu-3.0")
+    assert judge(node3, {"behaviour": "client_fin_ack", "measured": "on_retransmit"})["pass"]
+    assert not judge(node3, {"behaviour": "client_fin_ack", "measured": "immediate"})["pass"]
+    a27 = load_variant("arduino-esp8266-2.7")
+    assert judge(a27, {"behaviour": "queued_behind_served_s", "measured": 1.8})["pass"]
+    assert not judge(a27, {"behaviour": "queued_behind_served_s", "measured": 0.0})["pass"]
+    assert judge(a27, {"behaviour": "accept_queue_overflow", "measured": "syn_dropped:6"})["pass"]
+
+
 def test_judge_bounds_and_tolerance() -> None:
     variant = load_variant("nodemcu-3.0")
     row = judge(variant, {"behaviour": "time_wait_s", "measured": 10.3})

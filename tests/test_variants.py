@@ -81,8 +81,11 @@ def test_device_args_mapping() -> None:
         "--tw-cap", "0", "--cull-closing", "5",
     ]  # fmt: skip
     args = load_variant("arduino-esp8266-3.1").device_args()
-    assert args[args.index("--tw-cap") + 1] == "5"
-    assert args[args.index("--close") + 1] == "arduino"
+    assert args[args.index("--tw-cap") + 1] == "6"  # the glue macro keeps 6 (off by one)
+    assert args[args.index("--close") + 1] == "arduino-3.1"
+    assert "--backlog" not in args  # no app knobs unless the manifest sets them
+    mp32 = load_variant("micropython-esp32").device_args()
+    assert mp32[-4:] == ["--backlog", "1", "--read-timeout-ms", "5000"]
     with pytest.raises(UserError, match="linux-reference"):
         load_variant("linux-reference").device_args()
 
@@ -143,11 +146,33 @@ BROKEN = [
     (
         "unknown close mode",
         "arduino-esp8266-3.1",
-        'close = "arduino"',
+        'close = "arduino-3.1"',
         'close = "graceful"',
         "close",
     ),
     ("bool as count", "nodemcu-2016", "cull_closing = 5", "cull_closing = true", "cull_closing"),
+    (
+        "unknown serial service",
+        "nodemcu-3.0",
+        'value = "concurrent"',
+        'value = "parallel"',
+        "expect.serial_service.value",
+    ),
+    (
+        "bad accept-queue answer",
+        "esp-idf-5.3",
+        'value = "syn_dropped:6"',
+        'value = "dropped"',
+        "expect.accept_queue_overflow.value",
+    ),
+    (
+        "uncited app knob",
+        "micropython-esp32",
+        "\nbacklog = {",
+        "\n# backlog = {",
+        "emulation.backlog",
+    ),
+    ("backlog out of range", "micropython-esp32", "backlog = 1\n", "backlog = 300\n", "backlog"),
     ("unknown admission", "nodemcu-2016", 'admission = "active"', 'admission = "all"', "admission"),
     (
         "forced option",
@@ -263,7 +288,7 @@ def test_variants_command_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert _run_command(["variants", "--json"]) == 0
     rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
     assert set(rows) == EXPECTED
-    assert rows["arduino-esp8266-2.7"]["tw_cap"] == 5
+    assert rows["arduino-esp8266-2.7"]["tw_cap"] == 6
     assert rows["linux-reference"]["lwip"] is None
     assert rows["nodemcu-2016"]["known_differences"] >= 1
 

@@ -13,6 +13,9 @@ admitted: M more get in.
    M == 1 -> closing PCBs count:  "active:L"       (Espressif SDK 1.5 tcp_listen_input)
    M == L -> only ESTABLISHED:    "established:L"  (SDK >= 2.0.0)
 Measured: syn_admission as "none" | "active:L" | "established:L" (else "mixed:...").
+Not measured (None) for apps that take one connection at a time (close modes modlwip,
+bsd-socket, arduino-*): their accept queue holds the idle connections first (probe
+accept_queue measures that), so the stack's own SYN rule cannot be told apart here.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from closebench.probes.conn import Conn
 from closebench.probes.context import Observation, ProbeContext
 
 BEHAVIOURS = ("syn_admission",)
+SERIAL_APPS = ("modlwip", "bsd-socket", "arduino-2.7", "arduino-3.1")
 
 
 def _fill(ctx: ProbeContext, limit: int) -> tuple[list[Conn], str]:
@@ -45,6 +49,15 @@ def _into_fin_wait_2(conn: Conn) -> bool:
 
 
 def run(ctx: ProbeContext) -> list[Observation]:
+    if ctx.close_mode in SERIAL_APPS:
+        return [
+            Observation(
+                "syn_admission",
+                None,
+                f"{ctx.close_mode}: the app's accept queue bounds idle connections before the "
+                "stack's SYN admission (see accept_queue_overflow)",
+            )
+        ]
     limit = str(ctx.expect.get("syn_admission") or "none")
     stated = int(limit.partition(":")[2] or 0)
     max_pcbs = ctx.expect.get("max_pcbs")

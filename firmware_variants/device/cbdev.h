@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum close_mode { CLOSE_ESPCONN, CLOSE_NODEMCU_NET, CLOSE_MODLWIP, CLOSE_ARDUINO, CLOSE_BSD };
+enum close_mode {
+  CLOSE_ESPCONN, CLOSE_NODEMCU_NET, CLOSE_MODLWIP, CLOSE_ARDUINO_27, CLOSE_ARDUINO_31, CLOSE_BSD
+};
 enum admission { ADMIT_NONE, ADMIT_ACTIVE, ADMIT_ESTABLISHED };
 
 struct dev_config {
@@ -18,6 +20,8 @@ struct dev_config {
   uint32_t tw_cap;
   uint32_t cull_closing;
   uint64_t seed;
+  uint32_t backlog;         /* the app's listen(backlog); 0 = the close mode's own app default */
+  uint32_t read_timeout_ms; /* socket apps: give up on a silent client; 0 = the mode's default */
 };
 
 /* Counters printed as JSON at exit and sampled into the timeline. */

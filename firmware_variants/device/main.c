@@ -85,8 +85,8 @@ struct args {
 };
 
 static void parse_args(int argc, char **argv, struct args *a) {
-  static const char *const closes[] = {"espconn", "nodemcu-net", "modlwip", "arduino",
-                                       "bsd-socket"};
+  static const char *const closes[] = {"espconn", "nodemcu-net", "modlwip", "arduino-2.7",
+                                       "arduino-3.1", "bsd-socket"};
   static const char *const admits[] = {"none", "active", "established"};
   static const struct option opts[] = {
       {"tap", 1, 0, 't'},          {"tap-netns", 1, 0, 'T'},   {"bridge-tap", 1, 0, 'b'},
@@ -96,6 +96,7 @@ static void parse_args(int argc, char **argv, struct args *a) {
       {"tw-cap", 1, 0, 'w'},       {"cull-closing", 1, 0, 'k'}, {"timeline", 1, 0, 'l'},
       {"timeline-ms", 1, 0, 'L'},  {"pcap", 1, 0, 'P'},        {"seed", 1, 0, 's'},
       {"link-in", 1, 0, 'I'},      {"link-out", 1, 0, 'O'},    {"duration-s", 1, 0, 'd'},
+      {"backlog", 1, 0, 'q'},      {"read-timeout-ms", 1, 0, 'r'},
       {0, 0, 0, 0}};
   int c;
   memset(a, 0, sizeof *a);
@@ -123,7 +124,7 @@ static void parse_args(int argc, char **argv, struct args *a) {
       break;
     case 'm': parse_mac(optarg, a->dev.mac); break;
     case 'p': a->dev.port = (uint16_t)parse_u64("port", optarg, 1, 65535); break;
-    case 'c': a->dev.close_mode = (enum close_mode)pick("close", optarg, closes, 5); break;
+    case 'c': a->dev.close_mode = (enum close_mode)pick("close", optarg, closes, 6); break;
     case 'a': a->dev.admission = (enum admission)pick("admission", optarg, admits, 3); break;
     case 'A': a->dev.admission_limit = (uint32_t)parse_u64("admission-limit", optarg, 0, 65535); break;
     case 'w': a->dev.tw_cap = (uint32_t)parse_u64("tw-cap", optarg, 0, 65535); break;
@@ -135,6 +136,8 @@ static void parse_args(int argc, char **argv, struct args *a) {
     case 'I': a->link_in = optarg; break;
     case 'O': a->link_out = optarg; break;
     case 'd': a->duration_s = parse_u64("duration-s", optarg, 1, 30 * 86400); break;
+    case 'q': a->dev.backlog = (uint32_t)parse_u64("backlog", optarg, 0, 255); break;
+    case 'r': a->dev.read_timeout_ms = (uint32_t)parse_u64("read-timeout-ms", optarg, 0, 3600000); break;
     case ':': usage_error("option %s needs a value", name); break;
     default: usage_error("unknown option %s", name); break;
     }

@@ -16,13 +16,19 @@ from closebench.errors import UserError, where
 # lwIP releases the bench can build (Debian source packages pinned in bench/lwip_source.py).
 LWIP_RELEASES = ("2.1.3", "2.2.1")
 KINDS = ("lwip", "linux")
-CLOSE_MODES = ("espconn", "nodemcu-net", "modlwip", "arduino", "bsd-socket")
+CLOSE_MODES = ("espconn", "nodemcu-net", "modlwip", "arduino-2.7", "arduino-3.1", "bsd-socket")
 LINUX_CLOSE = "linux-kernel"
 ADMISSIONS = ("none", "active", "established")
 CHIPS = ("esp8266", "esp32")
 FLASH_MODES = ("qio", "qout", "dio", "dout")
 UPLOAD_TOOLS = ("nodemcu-uploader", "mpremote", "none")
 CLIENT_FIN_ANSWERS = ("fin", "rst", "half_closed")
+# How the app serves a second client while a first one is open (probe serial_service).
+SERIAL_SERVICE = ("concurrent", "after_client_close", "after_device_close")
+# When the device ACKs the client's FIN that follows the device's own close (probe client_fin_ack).
+CLIENT_FIN_ACKS = ("immediate", "on_retransmit")
+# What the first client past the accept queue gets (probe accept_queue): "none" or "<answer>:N".
+ACCEPT_OVERFLOW_ANSWERS = ("rst", "syn_dropped")
 
 # The device program fixes these (NO_SYS raw API, IPv4 only, stats for the resource timeline);
 # a manifest setting them would silently be overridden, so it is refused.

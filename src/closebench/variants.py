@@ -19,8 +19,10 @@ from typing import Any
 from closebench.errors import UserError, where
 from closebench.paths import variants_dir
 from closebench.variant_schema import (
+    ACCEPT_OVERFLOW_ANSWERS,
     ADMISSIONS,
     CHIPS,
+    CLIENT_FIN_ACKS,
     CLIENT_FIN_ANSWERS,
     CLOSE_MODES,
     COMMIT,
@@ -30,6 +32,7 @@ from closebench.variant_schema import (
     LINUX_CLOSE,
     LWIP_RELEASES,
     OPTION_NAME,
+    SERIAL_SERVICE,
     UPLOAD_TOOLS,
     Table,
     check_hex_offset,
@@ -53,6 +56,8 @@ REQUIRED_EXPECT = (
 )
 # Behaviour fields of [emulation] that need a citation in [emulation.cite].
 CITED_BEHAVIOURS = ("close", "admission", "tw_cap", "cull_closing")
+# Optional app settings of [emulation]; each one set is cited in [emulation.cite] too.
+APP_KNOBS = ("backlog", "read_timeout_ms")
 # `max_pcbs = "heap"` in TOML (which has no null) means: bounded only by heap -> None.
 HEAP_BOUND = "heap"
 
@@ -109,6 +114,10 @@ class Emulation:
     declared_options: tuple[DeclaredOption, ...] = ()
     # The release the manifest chose; differs from `lwip` only on the release axis.
     manifest_lwip: str | None = None
+    # The app's listen(backlog) and its read timeout for a silent client; 0 = the close mode's
+    # own app default (firmware_variants/device/README.md).
+    backlog: int = 0
+    read_timeout_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -195,6 +204,11 @@ class Variant:
         if self.kind != "lwip":
             raise UserError(f"{self.name}: kind {self.kind!r} runs no emulated lwIP device")
         emu = self.emulation
+        # The app (httpd.c) is the bench's in both builds, so its own settings always go along.
+        app = [
+            *(["--backlog", str(emu.backlog)] if emu.backlog else []),
+            *(["--read-timeout-ms", str(emu.read_timeout_ms)] if emu.read_timeout_ms else []),
+        ]
         if self.exact:
             return [
                 "--close",
@@ -205,6 +219,7 @@ class Variant:
                 "0",
                 "--cull-closing",
                 "0",
+                *app,
             ]
         return [
             "--close", emu.close,
@@ -212,6 +227,7 @@ class Variant:
             "--admission-limit", str(emu.admission_limit),
             "--tw-cap", str(emu.tw_cap),
             "--cull-closing", str(emu.cull_closing),
+            *app,
         ]  # fmt: skip
 
     def with_lwip(self, version: str) -> Variant:
@@ -265,8 +281,18 @@ VARIANT_NAMES: tuple[str, ...] = _discover()
 
 
 def variant_names() -> tuple[str, ...]:
-    """Re-scan the folder (VARIANT_NAMES is computed once at import)."""
-    return _discover()
+    """Re-scan the folder (VARIANT_NAMES is computed once at import); an empty set, or a
+    folder without its manifest, is an error rather than a silently shorter list."""
+    root = variants_dir()
+    if not root.is_dir():
+        raise UserError(f"{root}: no variants folder (is CLOSEBENCH_ROOT right?)")
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        if folder.name not in NOT_VARIANTS and not (folder / MANIFEST).is_file():
+            raise UserError(f"{folder}: a variant folder without {MANIFEST}")
+    names = _discover()
+    if not names:
+        raise UserError(f"{root}: no variants (folders with a {MANIFEST})")
+    return names
 
 
 def load_variant(name: str) -> Variant:
@@ -394,7 +420,7 @@ def _emulation(emu: Table, kind: str) -> Emulation:
             "close", "admission", "admission_limit", "tw_cap", "cull_closing",
             "known_differences", "cite",
         ),
-        optional=("lwip", "options"),
+        optional=("lwip", "options", *APP_KNOBS),
     )  # fmt: skip
     if kind == "linux":
         if "lwip" in emu.data:
@@ -413,7 +439,7 @@ def _emulation(emu: Table, kind: str) -> Emulation:
     declared = _options(emu.sub("options", {}), kind)
     active = [opt for opt in declared if opt.applies_to(lwip)]
     cites = emu.sub("cite")
-    cites.check_keys(required=CITED_BEHAVIOURS, optional=("lwip",))
+    cites.check_keys(required=CITED_BEHAVIOURS, optional=("lwip", *APP_KNOBS))
     behaviour_citations = {
         key: _citation(cites.sub(key)) for key in (*CITED_BEHAVIOURS, "lwip") if key in cites.data
     }
@@ -431,7 +457,21 @@ def _emulation(emu: Table, kind: str) -> Emulation:
         behaviour_citations=behaviour_citations,
         declared_options=tuple(declared),
         manifest_lwip=lwip,
+        backlog=_app_knob(emu, "backlog", 255),
+        read_timeout_ms=_app_knob(emu, "read_timeout_ms", 3_600_000),
     )
+
+
+def _app_knob(emu: Table, key: str, most: int) -> int:
+    """An optional app setting of [emulation]; when set it needs a citation in [emulation.cite]."""
+    if key not in emu.data:
+        return 0
+    value = emu.count(key)
+    if value > most:
+        raise emu.fail(key, f"must be at most {most}, got {value}")
+    if key not in emu.sub("cite").data:
+        raise emu.fail(key, f"needs a citation: emulation.cite.{key}")
+    return value
 
 
 def _options(options: Table, kind: str) -> list[DeclaredOption]:
@@ -500,6 +540,15 @@ def _expect_value(item: Table, key: str) -> int | float | str | bool | None:
             raise item.fail("value", "must be a positive number")
     elif key in ("tw_cap",):
         item.count("value")
+    elif key == "queued_behind_served_s":
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise item.fail("value", "must be a non-negative number")
+    elif key == "serial_service":
+        item.choice("value", SERIAL_SERVICE)
+    elif key == "client_fin_ack":
+        item.choice("value", CLIENT_FIN_ACKS)
+    elif key == "accept_queue_overflow":
+        _check_accept_overflow(item, item.text("value"))
     elif key == "max_pcbs":
         if value == HEAP_BOUND:
             return None
@@ -512,6 +561,17 @@ def _expect_value(item: Table, key: str) -> int | float | str | bool | None:
     elif key in ("rst_on_unread", "rfc1337_ignore_rst_in_time_wait"):
         item.get("value", bool)
     return value
+
+
+def _check_accept_overflow(item: Table, value: str) -> None:
+    if value == "none":
+        return
+    answer, _, count = value.partition(":")
+    if answer not in ACCEPT_OVERFLOW_ANSWERS or not count.isdigit():
+        raise item.fail(
+            "value",
+            f"must be 'none', 'rst:N' or 'syn_dropped:N' (N admitted first), got {value!r}",
+        )
 
 
 def _check_syn_admission(item: Table, value: str) -> None:

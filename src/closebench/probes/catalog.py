@@ -11,9 +11,10 @@ from closebench.paths import benchmarks_dir
 
 # Fast, distinguishing probes first; the order is also the report's row order.
 ORDER = (
-    "client_fin_first", "close_with_unread", "rst_validation", "syn_in_time_wait",
-    "rst_in_time_wait", "admission", "syn_ack_retransmission", "tw_cap", "time_wait_length",
-    "fin_wait_2", "last_ack", "fin_retransmission",
+    "client_fin_first", "close_with_unread", "client_fin_ack", "rst_validation",
+    "syn_in_time_wait", "rst_in_time_wait", "admission", "accept_queue", "serial_service",
+    "syn_ack_retransmission", "tw_cap", "time_wait_length", "fin_wait_2", "last_ack",
+    "fin_retransmission",
 )  # fmt: skip
 
 

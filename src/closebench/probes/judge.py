@@ -74,6 +74,12 @@ STACK_DEFAULTS: dict[tuple[str, str], tuple[Any, float | None, str, str]] = {
         f"{LINUX}:include/net/tcp.h",
         "TCP_FIN_TIMEOUT = net.ipv4.tcp_fin_timeout 60 s",
     ),
+    ("linux", "client_fin_ack"): (
+        "immediate",
+        None,
+        f"{LINUX}:net/ipv4/tcp_input.c",
+        "tcp_fin, TCP_FIN_WAIT2: send ACK and enter TIME_WAIT (tcp_send_ack; tcp_time_wait)",
+    ),
     ("lwip", "late_fin_answer"): (
         "rst",
         None,
