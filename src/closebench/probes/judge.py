@@ -99,6 +99,7 @@ DIFFERENCE_WORDS = {
     "initial_rto_ms": ("initial rto",),
     "fin_wait_2_s": ("fin_wait_2 timeout",),
     "time_wait_s": ("time_wait length",),
+    "rst_validation": ("rst validation",),
 }
 
 
