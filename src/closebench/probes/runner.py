@@ -9,7 +9,6 @@ The slowest probe bounds the variant's wall time: about max_observe_s + 10 s.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -40,11 +39,6 @@ def _build(variant: Variant, source_mode: str, log: Callable[[str], None]) -> tu
     """The variant as it will run and its device build (the same cached build a run uses)."""
     from closebench.bench.variant_build import resolve
 
-    if os.environ.get("CLOSEBENCH_DEVICE_BINARY"):  # TEMPORARY: exact-source bring-up
-        from closebench.bench.device_build import DeviceBuild
-
-        path = Path(os.environ["CLOSEBENCH_DEVICE_BINARY"])
-        return variant.as_exact(), DeviceBuild(path, "", None, None, None, exact=True, source="?")
     return resolve(variant, source_mode, log)  # type: ignore[arg-type]
 
 
@@ -100,6 +94,13 @@ def _run_one(
     return result
 
 
+def _mark(row: dict[str, Any]) -> str:
+    """FAIL only for a contradiction; a mismatch the variant lists as known says so."""
+    if row["pass"] is False and row.get("known_difference"):
+        return "known difference:"
+    return {True: "ok  ", False: "FAIL", None: "--  "}[row["pass"]]
+
+
 def run_probes(
     variant: Variant,
     probes: list[str] | None,
@@ -139,8 +140,9 @@ def run_probes(
             row = judge(variant, obs)
             row["probe"] = run["probe"]
             rows.append(row)
-            mark = {True: "ok  ", False: "FAIL", None: "--  "}[row["pass"]]
-            log(f"  {mark} {row['behaviour']}: {row['measured']} (expected {row['expected']})")
+            log(
+                f"  {_mark(row)} {row['behaviour']}: {row['measured']} (expected {row['expected']})"
+            )
     data = {
         "format": FORMAT_VERSION,
         "variant": variant.label,

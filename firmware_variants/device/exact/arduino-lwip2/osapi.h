@@ -1,0 +1,21 @@
+/* Host stand-in for the ESP8266 SDK's osapi.h, which the glue's gluedebug.h includes
+ * ("#include <osapi.h> // os_printf* definitions + ICACHE_RODATA_ATTR"). Names only: with
+ * ARDUINO set, gluedebug.h maps os_printf onto printf itself. */
+#ifndef CB_ARDUINO_OSAPI_H
+#define CB_ARDUINO_OSAPI_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The SDK's c_types.h (included by osapi.h) types; the glue's lwipopts.h (8e3c4ee) uses
+ * "u16 *option_len_ptr" in lwip_hook_dhcp_amend_options(). */
+typedef uint16_t u16;
+
+#define ICACHE_FLASH_ATTR
+#define ICACHE_RODATA_ATTR
+#define STORE_ATTR
+#define os_printf printf
+#define os_printf_plus printf
+
+#endif
