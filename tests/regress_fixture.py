@@ -8,7 +8,8 @@ regress never reads them.
 
 Model of one cell (the defaults look like a mildly faulty lwIP stack on wifi-good):
 - close_kind ~ Multinomial(connections, kinds); graceful closes are faulty with probability
-  `fin_retx` (a retransmitted FIN), every other kind is faulty;
+  `fin_retx` (a retransmitted FIN after link loss: loss recovery, not a stack fault), every
+  other kind is faulty and a stack fault;
 - a faulty connection duels with probability `duel_given_fault`;
 - teardown_ms ~ LogNormal(ln(teardown_ms_median), 0.6), duels ~ LogNormal(ln 2500, 0.8),
   all multiplied by `teardown_scale`;
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from closebench.baseline import stats_from_frame
+from closebench.schema import RESULT_SCHEMA_VERSION
 
 KINDS = {
     "graceful": 0.90,
@@ -138,6 +140,9 @@ def sample_connections(
             "after_load_ms": after,
             "faulty": faulty,
             "duel": duel,
+            "link_lost_pkts": np.where(graceful & faulty, 1.0, 0.0),
+            "stack_fault": ~graceful,
+            "loss_recovery": graceful & faulty,
         }
     )
 
@@ -151,7 +156,7 @@ def metrics_for(
     td = conns["teardown_ms"].dropna()
     peak = model.peak_pcbs + int(rng.binomial(2, 0.3))
     return {
-        "schema_version": 1,
+        "schema_version": RESULT_SCHEMA_VERSION,
         "cell": cell,
         "analysis": {
             "connections": n,
@@ -260,7 +265,7 @@ def write_run(
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=1))
     matrix_cells = [c for c, _, _ in cells]
     manifest = {
-        "schema_version": 1,
+        "schema_version": RESULT_SCHEMA_VERSION,
         "run_id": name,
         "suite": {"version": "0.1.0", "git_sha": "0" * 40, "git_dirty": False},
         "host": {"kernel": "6.1", "python": "3.11", "machine": "x86_64", "cpus": 2},

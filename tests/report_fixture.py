@@ -25,6 +25,8 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet, Raw
 from scapy.utils import wrpcap
 
+from closebench.schema import RESULT_SCHEMA_VERSION
+
 CLIENT, DEVICE = "198.18.0.1", "198.18.0.2"
 CLIENT_MAC, DEVICE_MAC = "02:00:00:00:00:01", "02:00:00:00:00:02"
 T0 = 1_760_000_000.0  # device start, epoch seconds
@@ -249,7 +251,7 @@ def _cell_dir(
     write_outputs(result, d)
     metrics_path = d / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    metrics.setdefault("schema_version", 1)
+    metrics.setdefault("schema_version", RESULT_SCHEMA_VERSION)
     metrics.setdefault(
         "cell",
         {k: cell[k] for k in ("id", "variant", "profile", "link", "repetition", "lwip")}
@@ -340,6 +342,7 @@ def build_run(run_dir: Path, *, complete: bool = True, probes: bool = True) -> P
     variants = {
         "linux-ref": {
             "name": "linux-ref",
+            "kind": "linux",
             "stack": "Linux kernel TCP",
             "lwip": None,
             "options": {},
@@ -348,6 +351,7 @@ def build_run(run_dir: Path, *, complete: bool = True, probes: bool = True) -> P
         },
         "nodemcu": {
             "name": "nodemcu",
+            "kind": "lwip",
             "stack": "lwIP raw API (NodeMCU net)",
             "lwip": "2.1.3",
             "tarball_sha256": "ab" * 32,
@@ -361,6 +365,7 @@ def build_run(run_dir: Path, *, complete: bool = True, probes: bool = True) -> P
         },
         "arduino": {
             "name": "arduino",
+            "kind": "lwip",
             "stack": "lwIP (ESP8266 Arduino ClientContext)",
             "lwip": "2.1.3",
             "options": {},
@@ -369,7 +374,7 @@ def build_run(run_dir: Path, *, complete: bool = True, probes: bool = True) -> P
         },
     }
     manifest = {
-        "schema_version": 1,
+        "schema_version": RESULT_SCHEMA_VERSION,
         "run_id": run_dir.name,
         "suite": {"version": "0.1.0", "git_sha": "0123456789abcdef0123", "git_dirty": False},
         "host": {"kernel": "6.18.0-test", "python": "3.11.2", "machine": "x86_64", "cpus": 2},

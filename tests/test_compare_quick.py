@@ -117,6 +117,26 @@ def test_capture_covers_the_cooldown(run_dir: Path) -> None:
         assert marks[0] >= ev["locust_exit"]["capture"] + 0.9 * 12, cell.name
 
 
+def test_link_losses_match_the_links_own_drop_count(run_dir: Path) -> None:
+    """The two views' difference (link_lost_pkts) against the link's own counters in the device
+    program: no loss on the ideal link, and never more TCP packets lost than frames dropped."""
+    for cell in cells(run_dir):
+        conns = pd.read_parquet(cell / "connections.parquet")
+        counters = json.loads((cell / "inner.json").read_text())["device"]
+        dropped = counters["link_drop_in"] + counters["link_drop_out"]
+        lost = int(conns["link_lost_pkts"].sum())
+        assert lost <= dropped, (cell.name, lost, dropped)
+        if "__ideal__" in cell.name:
+            assert dropped == 0 and lost == 0, cell.name
+            assert (conns["stack_fault"] == conns["faulty"]).all(), cell.name
+        recovered = conns[conns["loss_recovery"]]
+        assert (recovered["link_lost_pkts"] > 0).all(), cell.name
+        assert not (conns["stack_fault"] & conns["loss_recovery"]).any(), cell.name
+        if "linux-reference__" in cell.name:
+            # the control's closes go wrong only through the link: near-zero stack faults
+            assert conns["stack_fault"].mean() <= 0.02, (cell.name, conns[conns["stack_fault"]])
+
+
 def test_analyzer_agrees_with_tshark_on_real_stacks(run_dir: Path) -> None:
     for cell in cells(run_dir):
         for name in ("capture-client.pcap", "capture-device.pcap"):

@@ -24,6 +24,7 @@ from closebench.regress import (
     holm,
     proportion_test,
 )
+from closebench.schema import RESULT_SCHEMA_VERSION
 
 CHANGED = "nodemcu-3.0"  # the variant whose model a test changes
 
@@ -151,7 +152,8 @@ def test_baseline_save_and_compare_same_model(tmp_path: Path, results: Path) -> 
     path = save_baseline(run, "release-1")
     assert path == results / "baselines" / "release-1.json"
     doc = json.loads(path.read_text())
-    assert doc["format_version"] == 1 and doc["harness"]["schema_version"] == 1
+    assert doc["format_version"] == 1
+    assert doc["harness"]["schema_version"] == RESULT_SCHEMA_VERSION
     cell = next(iter(doc["cells"].values()))
     assert {"close_kinds", "teardown_ms", "teardown_pkts_hist", "peak_pcbs"} <= set(cell)
     assert load_baseline("release-1").cells.keys() == {c for c in doc["cells"]}
@@ -201,7 +203,7 @@ def test_missing_field_in_baseline_exits_2(tmp_path: Path, results: Path, capsys
 
 def test_different_harness_schema_exits_2(tmp_path: Path, results: Path, capsys) -> None:
     run, path = _saved(tmp_path)
-    _edit(path, lambda d: d["harness"].update(schema_version=2))
+    _edit(path, lambda d: d["harness"].update(schema_version=RESULT_SCHEMA_VERSION + 1))
     assert main(["regress", "--baseline", "b", "--run", str(run)]) == 2
     assert "refusing to compare across harnesses" in capsys.readouterr().err
 

@@ -196,3 +196,25 @@ def test_syn_answered_by_a_bare_ack_is_an_old_connection_in_the_way() -> None:
         False,
         False,  # no SYN of its own: a mid-stream capture
     ]
+
+
+def test_drawn_connections_come_as_small_pcaps_tshark_reads(rendered: dict[str, Path]) -> None:
+    """Each drawn connection, both vantage points, as its own pcap: tshark (the oracle) sees
+    one TCP stream in it, with as many packets as connections.parquet says it had."""
+    import subprocess
+
+    import pandas as pd
+
+    run_dir = rendered["html"].parent
+    flows = sorted((run_dir / "flows").glob("*-client.pcap"))
+    assert flows, "no excerpt written"
+    for pcap in flows:
+        cell_id, conn = pcap.name.removesuffix("-client.pcap").rsplit("-conn", 1)
+        conns = pd.read_parquet(run_dir / cell_id / "connections.parquet")
+        expected = int(conns.loc[conns["conn_id"] == int(conn), "pkts"].iloc[0])
+        out = subprocess.run(
+            ["tshark", "-r", str(pcap), "-T", "fields", "-e", "tcp.stream"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        assert set(out) == {"0"} and len(out) == expected, (pcap.name, out, expected)
+        assert f"flows/{pcap.name}" in rendered["html"].read_text()

@@ -26,15 +26,18 @@ import pandas as pd
 from closebench import paths
 from closebench.analysis.classify import CLOSE_KINDS
 from closebench.errors import UserError, where
+from closebench.schema import RESULT_SCHEMA_VERSION
 
 BASELINE_FORMAT = "closebench-baseline"
 BASELINE_FORMAT_VERSION = 1
 # The result schema (results/README.md) this module reads; other versions are refused.
-RESULT_SCHEMA_VERSION = 1
 # Bounded so a baseline stays reviewable in git; 10k values give a p99 within a few tenths
 # of a percentile of the full sample, and the bootstrap SE from it is, if anything, larger.
 RESERVOIR_SIZE = 10_000
-PARQUET_COLUMNS = ("close_kind", "faulty", "duel", "teardown_ms", "teardown_pkts", "after_load_ms")
+PARQUET_COLUMNS = (
+    "close_kind", "faulty", "stack_fault", "loss_recovery", "duel",
+    "teardown_ms", "teardown_pkts", "after_load_ms",
+)  # fmt: skip
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -51,6 +54,8 @@ class CellStats:
     connections: int
     close_kinds: dict[str, int]
     faulty: int
+    stack_faults: int  # the stack's doing (results/README.md: stack_fault)
+    loss_recoveries: int  # graceful closes that recovered from link loss
     duels: int
     # Connections whose packets continued after the load stopped; None without a load-stop time.
     after_load_conns: int | None
@@ -91,6 +96,8 @@ class CellStats:
                 connections=int(data["connections"]),
                 close_kinds={str(k): int(v) for k, v in data["close_kinds"].items()},
                 faulty=int(data["faulty"]),
+                stack_faults=int(data["stack_faults"]),
+                loss_recoveries=int(data["loss_recoveries"]),
                 duels=int(data["duels"]),
                 after_load_conns=_opt_int(data["after_load_conns"]),
                 teardown_ms=tuple(float(x) for x in data["teardown_ms"]),
@@ -162,6 +169,8 @@ def stats_from_frame(conns: pd.DataFrame, metrics: dict[str, Any], origin: str) 
         connections=n,
         close_kinds={k: int(kinds.get(k, 0)) for k in CLOSE_KINDS},
         faulty=int(conns["faulty"].astype(bool).sum()),
+        stack_faults=int(conns["stack_fault"].astype(bool).sum()),
+        loss_recoveries=int(conns["loss_recovery"].astype(bool).sum()),
         duels=int(conns["duel"].astype(bool).sum()),
         after_load_conns=int((np.nan_to_num(after) > 0).sum()) if has_after else None,
         teardown_ms=tuple(_reservoir(teardown, cell_id)),

@@ -6,7 +6,7 @@ Rules (pyperf's compare_to, adapted to close faults):
 - Sampled metrics get a two-sided test; all p-values of one comparison form ONE family,
   Holm-corrected, because the CI question is "did anything in this run regress?" and Holm
   keeps P(any false alarm | nothing changed) <= alpha without assuming independence.
-  - rates (fault rate overall and per close_kind, duels, connections active after the load):
+  - rates (stack fault rate overall and per close_kind, duels, connections active after the load):
     Fisher's exact test when an expected count is < 5 (faults are rare; the normal
     approximation is wrong there), else the pooled two-proportion z-test.
   - teardown_ms p99 (log ratio) and teardown packets per connection (difference of means):
@@ -260,7 +260,7 @@ def cell_rows(base: CellStats, now: CellStats, label: str, th: Thresholds) -> li
     """All metric rows for one matched cell pair, before the Holm step."""
     v = now.variant
     nb, nn = base.connections, now.connections
-    rows = [_rate_row(v, label, "fault rate", base.faulty, nb, now.faulty, nn)]
+    rows = [_rate_row(v, label, "stack fault rate", base.stack_faults, nb, now.stack_faults, nn)]
     rows += [
         _rate_row(
             v,

@@ -25,6 +25,7 @@ from closebench.bench.cell import CellPlan, run_cell
 from closebench.errors import UserError
 from closebench.links import LinkProfile, load_link
 from closebench.load import LoadProfile, load_profile
+from closebench.schema import RESULT_SCHEMA_VERSION
 from closebench.variants import Variant, load_variants
 
 DEFAULT_VARIANTS = None  # all of them
@@ -169,7 +170,7 @@ class Run:
             self.dir = base / f"{stamp}-{kind}-{n}"
         self.dir.mkdir()
         self.manifest: dict[str, Any] = {
-            "schema_version": 1,
+            "schema_version": RESULT_SCHEMA_VERSION,
             "run_id": self.dir.name,
             "suite": _git(),
             "host": {

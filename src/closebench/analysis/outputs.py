@@ -6,13 +6,21 @@ import json
 import os
 from pathlib import Path
 
+import pandas as pd
+
+from closebench.analysis.attribution import attribute, attribution_summary
 from closebench.analysis.capture import AnalysisResult
 from closebench.errors import UserError
+from closebench.schema import RESULT_SCHEMA_VERSION as SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
 
-
-def write_outputs(result: AnalysisResult, out_dir: str | Path) -> tuple[Path, Path]:
+def write_outputs(
+    result: AnalysisResult, out_dir: str | Path, device_view: pd.DataFrame | None = None
+) -> tuple[Path, Path]:
+    """device_view: the same connections from the device's own capture, which lets each close's
+    extra packets be put down to the link or to a stack (analysis/attribution.py)."""
+    result.connections = attribute(result.connections, device_view)
+    result.summary |= attribution_summary(result.connections)
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)

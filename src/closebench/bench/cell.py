@@ -22,9 +22,8 @@ from closebench.bench.testbed import DeviceSpec
 from closebench.links import LinkProfile
 from closebench.load import LoadProfile
 from closebench.ramp import ramp_summary
+from closebench.schema import RESULT_SCHEMA_VERSION
 from closebench.variants import Variant
-
-SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -170,10 +169,13 @@ def analyse(
     client_pcap = cell_dir / "capture-client.pcap"
     device_pcap = cell_dir / "capture-device.pcap"
     result = analyze_capture(client_pcap, device_ip=device_ip, load_stop=load_stop)
-    write_outputs(result, cell_dir)
-    metrics = json.loads((cell_dir / "metrics.json").read_text())
+    dev = None
     if device_pcap.exists():
         dev = analyze_capture(device_pcap, device_ip=device_ip, load_stop=load_stop)
+    # Both views: which extra teardown packets the link caused and which a stack did.
+    write_outputs(result, cell_dir, device_view=dev.connections if dev else None)
+    metrics = json.loads((cell_dir / "metrics.json").read_text())
+    if dev is not None:
         metrics["device_view"] = dev.summary
     if plan is not None and (ramp := ramp_summary(cell_dir / "requests.csv", plan.profile)):
         load_section["ramp"] = ramp
@@ -194,7 +196,7 @@ def analyse(
     client_cap["tap_frames"] = tap_frames if "tap_rx" in counters else None
     saw_all = "tap_rx" not in counters or (client_cap.get("packets") or 0) >= tap_frames
     metrics.update(
-        schema_version=SCHEMA_VERSION,
+        schema_version=RESULT_SCHEMA_VERSION,
         load=load_section,
         capture={
             "client": client_cap,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -28,6 +30,9 @@ table.cb th{background:#f2f3f4}
 table.cb td.bad{background:#f5b7b1;font-weight:bold}
 table.cb td.good{background:#d5f5e3}
 img.cb-fig{max-width:100%;height:auto}
+details.cb{border:1px solid #ddd;border-radius:4px;padding:4px 10px;margin:8px 0}
+details.cb>summary{cursor:pointer;font-weight:bold;color:#34495e}
+ul.cb-answer li{margin:4px 0;font-size:1.05em}
 .cb-caption{color:#555;font-size:0.9em;margin-top:-4px}
 </style>
 """
@@ -104,3 +109,29 @@ def bullets(items: list[str], empty: str = "None recorded.") -> None:
         return
     lis = "".join(f"<li>{html.escape(i)}</li>" for i in items)
     display(HTML(f"<ul>{lis}</ul>"))
+
+
+@contextmanager
+def folded(summary: str, *, is_open: bool = False) -> Iterator[None]:
+    """Everything displayed inside goes into one collapsible <details> block.
+
+    Each display() call is its own output in the notebook, so a block must be one output:
+    the module's display is swapped for a collector while the block runs (sections call
+    `show.display`, which is looked up here at call time).
+    """
+    global display
+    parts: list[str] = []
+    real = display
+
+    def collect(obj: object, *args: object, **kwargs: object) -> None:
+        parts.append(obj.data if isinstance(obj, HTML) else html.escape(str(obj)))
+
+    display = collect
+    try:
+        yield
+    finally:
+        display = real
+        flag = " open" if is_open else ""
+        body = "".join(parts)
+        head = f'<details class="cb"{flag}><summary>{html.escape(summary)}</summary>'
+        real(HTML(f"{head}{body}</details>"))

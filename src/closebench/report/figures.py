@@ -47,6 +47,37 @@ def setup() -> None:
     plt.rcParams.update({"figure.dpi": 100, "savefig.bbox": "tight"})
 
 
+def excess_forest(table: pd.DataFrame) -> Figure | None:
+    """The headline: each stack's stack-fault rate above the Linux control, per condition,
+    with the 95% interval of the difference (points; 0 = as clean as the control)."""
+    rows = table[table["role"] != "control"].dropna(subset=["excess"])
+    if rows.empty:
+        return None
+    stacks = list(dict.fromkeys(rows["stack"]))
+    conds = sorted(set(rows["condition"]))
+    palette = dict(zip(conds, sns.color_palette("colorblind", len(conds)), strict=False))
+    fig, ax = plt.subplots(
+        figsize=(10, max(2.6, 0.55 * len(stacks) * max(1, len(conds)) / 2 + 1.4))
+    )
+    step = 0.7 / max(1, len(conds))
+    for j, cond in enumerate(conds):
+        part = rows[rows["condition"] == cond].set_index("stack")
+        ys = [stacks.index(s) - 0.35 + step * (j + 0.5) for s in part.index]
+        x = 100 * part["excess"]
+        err = [
+            100 * (part["excess"] - part["excess_low"]),
+            100 * (part["excess_high"] - part["excess"]),
+        ]
+        ax.errorbar(x, ys, xerr=err, fmt="o", color=palette[cond], label=cond, capsize=3, ms=5)
+    ax.axvline(0, color="#555", linewidth=1)
+    ax.set_yticks(range(len(stacks)), stacks)
+    ax.invert_yaxis()
+    ax.set_xlabel("stack faults above the Linux control (percentage points, 95% interval)")
+    ax.set_title("Which stacks close badly, and how sure we are", loc="left")
+    ax.legend(title="load / link", loc="lower right", fontsize=8)
+    return fig
+
+
 def fault_heatmap(table: pd.DataFrame) -> Figure | None:
     """Stack x condition, coloured by fault rate, annotated with the rate, CI and n."""
     if table.empty:

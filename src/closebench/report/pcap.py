@@ -13,7 +13,7 @@ from pathlib import Path
 
 from scapy.config import conf
 from scapy.layers.inet import IP, TCP
-from scapy.utils import RawPcapReader
+from scapy.utils import RawPcapReader, RawPcapWriter
 
 FLAG_NAMES = (("S", "SYN"), ("F", "FIN"), ("R", "RST"), ("P", "PSH"), ("A", "ACK"), ("U", "URG"))
 
@@ -86,19 +86,16 @@ def _flags(tcp: TCP) -> str:
     return ", ".join(name for letter, name in FLAG_NAMES if letter in value)
 
 
-def connection_segments(
+def _connection_frames(
     path: Path,
-    *,
     client: tuple[str, int],
     device: tuple[str, int],
     start: float,
     end: float,
-    slack_s: float = 0.0005,
-) -> list[Segment]:
-    """One connection's TCP segments, in capture order, by 4-tuple and time range."""
+    slack_s: float,
+) -> Iterator[tuple[float, bytes, int, IP, TCP]]:
+    """One connection's frames, in capture order, by 4-tuple and time range."""
     decode = {}
-    out: list[Segment] = []
-    isn: dict[bool, int] = {}
     for ts, data, linktype in _records(path):
         if ts < start - slack_s:
             continue
@@ -111,10 +108,24 @@ def connection_segments(
         if IP not in pkt or TCP not in pkt:
             continue
         ip, tcp = pkt[IP], pkt[TCP]
-        src, dst = (ip.src, tcp.sport), (ip.dst, tcp.dport)
-        if (src, dst) not in ((client, device), (device, client)):
-            continue
-        from_client = src == client
+        if ((ip.src, tcp.sport), (ip.dst, tcp.dport)) in ((client, device), (device, client)):
+            yield ts, data, linktype, ip, tcp
+
+
+def connection_segments(
+    path: Path,
+    *,
+    client: tuple[str, int],
+    device: tuple[str, int],
+    start: float,
+    end: float,
+    slack_s: float = 0.0005,
+) -> list[Segment]:
+    """One connection's TCP segments, in capture order, by 4-tuple and time range."""
+    out: list[Segment] = []
+    isn: dict[bool, int] = {}
+    for ts, _data, _lt, ip, tcp in _connection_frames(path, client, device, start, end, slack_s):
+        from_client = (ip.src, tcp.sport) == client
         if "S" in str(tcp.flags):
             isn[from_client] = tcp.seq
         payload = len(tcp.payload)
@@ -124,3 +135,28 @@ def connection_segments(
         ack = (tcp.ack - isn[peer]) % 2**32 if peer in isn and "A" in str(tcp.flags) else tcp.ack
         out.append(Segment(ts, from_client, _flags(tcp), seq, ack, payload))
     return out
+
+
+def write_excerpt(
+    path: Path,
+    dest: Path,
+    *,
+    client: tuple[str, int],
+    device: tuple[str, int],
+    start: float,
+    end: float,
+    slack_s: float = 0.0005,
+) -> int:
+    """Write one connection's frames as a small pcap that opens in Wireshark; returns how many."""
+    frames = list(_connection_frames(path, client, device, start, end, slack_s))
+    if not frames:
+        return 0
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".tmp")
+    with RawPcapWriter(str(tmp), linktype=frames[0][2], nano=True) as writer:
+        writer.write_header(None)  # write_packet alone leaves the file header out
+        for ts, data, _lt, _ip, _tcp in frames:
+            sec = int(ts)
+            writer.write_packet(data, sec=sec, usec=round((ts - sec) * 1e9))
+    tmp.replace(dest)
+    return len(frames)

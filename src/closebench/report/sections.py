@@ -10,14 +10,15 @@ from __future__ import annotations
 import functools
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from closebench.report import display as show
-from closebench.report import figures, tables
+from closebench.report import figures, headline, tables
 from closebench.report.data import RunData, load_run
-from closebench.report.pcap import connection_segments
+from closebench.report.pcap import connection_segments, write_excerpt
 from closebench.report.stats import close_kind_mix, fault_table
 
 
@@ -52,6 +53,55 @@ def start(run_dir: str, allow_incomplete: bool) -> RunData:
     for problem in run.problems:
         show.warn(problem)
     return run
+
+
+@guarded
+def answer(run: RunData) -> None:
+    """The first screen: the headline figure, sentences from the data, what each stack ran."""
+    table = headline.excess_table(run)
+    if table.empty:
+        show.note(
+            "No stack-fault figures: re-derive old runs with `closebench report RUN --reanalyse`."
+        )
+        return
+    show.fig(figures.excess_forest(table), "Only the control was measured: nothing to compare.")
+    show.display(
+        show.HTML(
+            '<ul class="cb-answer">'
+            + "".join(f"<li>{show.html.escape(t)}</li>" for t in headline.sentences(table))
+            + "</ul>"
+        )
+    )
+    lines = []
+    for variant in dict.fromkeys(c.variant for c in run.cells):
+        info = run.variant_info(variant)
+        diffs = len(info.get("known_differences") or [])
+        runs_on = tables.runs_on(info, sorted({c.lwip for c in run.cells if c.variant == variant}))
+        lines.append(f"{variant}: {runs_on}; {diffs} known difference(s) from the board")
+    with show.folded("What each stack ran (exact source or approximation)"):
+        show.bullets(lines)
+        show.table(
+            table.assign(
+                stack_fault_rate=table["stack_fault_rate"].map("{:.1%}".format),
+                loss_recovery_rate=table["loss_recovery_rate"].map("{:.1%}".format),
+                excess=[
+                    "control"
+                    if r == headline.CONTROL
+                    else f"{100 * d:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]"
+                    for r, d, lo, hi in zip(
+                        table["role"],
+                        table["excess"],
+                        table["excess_low"],
+                        table["excess_high"],
+                        strict=True,
+                    )
+                ],
+            ).drop(columns=["excess_low", "excess_high"]),
+            "Stack faults: RST instead of or after FIN, half-closed, abandoned, refused, SYN "
+            "unanswered, and graceful closes with retransmissions the link did not cause. Loss "
+            "recovery: graceful closes whose retransmissions follow packets the link lost. "
+            "Excess: percentage points above the Linux control, Newcombe 95% interval.",
+        )
 
 
 @guarded
@@ -135,6 +185,45 @@ def after_load(run: RunData) -> None:
         )
 
 
+FLOWS_DIR = "flows"  # each drawn connection's own small pcaps, beside report.html
+VIEWS = (("client", "capture-client.pcap", 0.0005), ("device", "capture-device.pcap", 2.0))
+
+
+def flow_pcaps(run: RunData, row: Any) -> list[tuple[str, Path, Path]]:
+    """(view, full capture, excerpt path) for both vantage points of one drawn connection."""
+    cell = run.cell(row.cell_id)
+    stem = f"{cell.id}-conn{row.conn_id}"
+    return [
+        (view, cell.dir / name, run.run_dir / FLOWS_DIR / f"{stem}-{view}.pcap")
+        for view, name, _slack in VIEWS
+    ]
+
+
+def _draw_view(run: RunData, row: Any, view: str, full: Path, excerpt: Path, slack: float) -> None:
+    """One vantage point: cut the excerpt from the full capture (when present), draw from it."""
+    where = {
+        "client": (row.client_ip, int(row.client_port)),
+        "device": (row.device_ip, int(row.device_port)),
+    }
+    span = {"start": float(row.first_ts), "end": float(row.last_ts)}
+    if full.is_file():
+        write_excerpt(full, excerpt, **where, **span, slack_s=slack)
+    if not excerpt.is_file():
+        show.note(f"{view} view: no {full.name} (and no excerpt) to draw from.")
+        return
+    segs = connection_segments(excerpt, **where, **span, slack_s=slack)
+    side = "host side" if view == "client" else "device itself"
+    title = f"{row.stack}: seen from the {view} ({side})"
+    show.fig(figures.flow_diagram(segs, title), f"{view} view: no packets of this connection.")
+    rel = excerpt.relative_to(run.run_dir)
+    show.display(
+        show.HTML(
+            f'<p class="cb-caption">this connection alone, for Wireshark: '
+            f'<a href="{show.html.escape(str(rel))}">{show.html.escape(str(rel))}</a></p>'
+        )
+    )
+
+
 @guarded
 def worst_flows(run: RunData) -> None:
     worst = tables.worst_connections(run)
@@ -143,30 +232,19 @@ def worst_flows(run: RunData) -> None:
         return
     for row in worst.itertuples():
         cell = run.cell(row.cell_id)
-        pcap = cell.dir / "capture-client.pcap"
-        title = (
-            f"{row.stack} · {cell.condition} r{cell.repetition} · conn {row.conn_id}: "
-            f"{row.close_kind}, {row.teardown_pkts} teardown packets, state {row.state}"
-        )
         show.display(show.HTML(f"<h3>{show.html.escape(str(row.stack))}</h3>"))
-        if not pcap.is_file():
-            show.warn(f"{cell.id}: no capture-client.pcap to draw from.")
-            continue
-        segs = connection_segments(
-            pcap,
-            client=(row.client_ip, int(row.client_port)),
-            device=(row.device_ip, int(row.device_port)),
-            start=float(row.first_ts),
-            end=float(row.last_ts),
-        )
-        show.fig(figures.flow_diagram(segs, title), f"{cell.id}: no packets of this connection.")
         show.display(
             show.HTML(
-                f'<p class="cb-caption">picked as {show.html.escape(str(row.why))}'
-                f" · history {show.html.escape(str(row.history))}"
-                f" · from {show.html.escape(str(pcap.relative_to(run.run_dir)))}</p>"
+                f'<p class="cb-caption">{show.html.escape(cell.condition)} '
+                f"r{cell.repetition} · conn {row.conn_id}: "
+                f"{show.html.escape(str(row.close_kind))}, "
+                f"{row.teardown_pkts} teardown packets, state {show.html.escape(str(row.state))} · "
+                f"picked as {show.html.escape(str(row.why))} · history "
+                f"{show.html.escape(str(row.history))}</p>"
             )
         )
+        for (view, full, excerpt), (_v, _n, slack) in zip(flow_pcaps(run, row), VIEWS, strict=True):
+            _draw_view(run, row, view, full, excerpt, slack)
 
 
 @guarded

@@ -71,7 +71,7 @@ def variants_table(run: RunData) -> pd.DataFrame:
             {
                 "variant": variant,
                 "stack": _s(info.get("stack")),
-                "runs on": _runs_on(info, lwips),
+                "runs on": runs_on(info, lwips),
                 "close behaviour": _s(info.get("close_behaviour") or info.get("close")),
                 "options": _s(info.get("options")),
                 "tarball sha256": sha[:16] + "…" if len(sha) > 16 else sha,
@@ -80,7 +80,7 @@ def variants_table(run: RunData) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _runs_on(info: dict, lwips: list[str]) -> str:
+def runs_on(info: dict, lwips: list[str]) -> str:
     """Exact source (repo@commit) or the approximation's lwIP release (older runs: release only)."""
     if info.get("kind") == "linux":
         return "the Linux kernel's TCP"
