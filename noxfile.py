@@ -38,6 +38,13 @@ def compare(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON, default=False)
+def seed(session: nox.Session) -> None:
+    """The 2016 test replayed on nodemcu-2016 and the Linux control, verdict per observation."""
+    _install(session)
+    session.run("closebench", "seed", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
 def run(session: nox.Session) -> None:
     """Any matrix from flags: --variants, --profiles, --links, --repetitions, --lwip."""
     _install(session)

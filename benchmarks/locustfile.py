@@ -151,16 +151,32 @@ RAMP_GRACE_S = 2.0  # a ramp that found its answer lets requests in flight finis
 DEADLINE = [float("inf")]
 
 
+START = [0.0]
+
+
 @events.test_start.add_listener
 def _set_deadline(**_: Any) -> None:
-    DEADLINE[0] = time.monotonic() + RUN_TIME_S - LAST_START_MARGIN_S
+    START[0] = time.monotonic()
+    DEADLINE[0] = START[0] + RUN_TIME_S - LAST_START_MARGIN_S
+
+
+def phased_pacing(user: Any) -> float:
+    """constant_pacing with the interval of the profile's phase at this moment of the run."""
+    now = time.monotonic()
+    interval = PROFILE.interval_at(now - START[0], RUN_TIME_S)
+    last_run = getattr(user, "_cb_last_run", None)
+    ran = now - last_run - user._cb_last_wait if last_run is not None else 0.0
+    user._cb_last_wait = max(0.0, interval - ran)
+    user._cb_last_run = now
+    return user._cb_last_wait
 
 
 class ClosePerRequestUser(User):
     """Base: one new TCP connection per request, paths in rotation, constant pacing."""
 
     abstract = True
-    wait_time = constant_pacing(PROFILE.interval_s)
+    # a profile with phases changes its pacing during the run (the original test's 1 s, 0.2 s)
+    wait_time = phased_pacing if PROFILE.phases else constant_pacing(PROFILE.interval_s)
 
     def on_start(self) -> None:
         url = urlsplit(self.host or "http://127.0.0.1:80")

@@ -29,7 +29,7 @@ queue = 32
 """
 SPEC = re.compile(
     r"^delay_ms=[0-9.]+,jitter_ms=[0-9.]+,loss=[0-9.e-]+,reorder=[0-9.e-]+,"
-    r"rate_kbps=\d+,queue=\d+$"
+    r"rate_kbps=\d+,queue=\d+(,beacon_ms=[0-9.]+,dtim=\d+)?$"
 )
 
 

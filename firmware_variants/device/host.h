@@ -14,6 +14,10 @@ int tap_open(const char *name, const char *netns_path, char *err, size_t errlen)
 struct link_params {
   double delay_ms, jitter_ms, loss, reorder;
   uint32_t rate_kbps, queue;
+  /* Power-save buffering at the access point (0 = off): a frame waits for the next DTIM
+   * beacon, every beacon_ms * dtim, at a phase drawn once from the link's seed. */
+  double beacon_ms;
+  uint32_t dtim;
 };
 struct link;
 int link_parse(const char *spec, struct link_params *out, char *err, size_t errlen);

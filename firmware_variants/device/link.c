@@ -1,6 +1,7 @@
-/* One direction of the emulated Wi-Fi hop: delay, jitter, loss, reorder, rate, bounded queue.
- * Seeded (xoshiro256**), and every frame draws the same number of random values, so the
- * same seed and the same frame sequence give the same drops. */
+/* One direction of the emulated Wi-Fi hop: delay, jitter, loss, reorder, rate, bounded queue,
+ * and optionally the access point's power-save buffering (frames for a dozing station wait
+ * for the next DTIM beacon). Seeded (xoshiro256**), and every frame draws the same number of
+ * random values, so the same seed and the same frame sequence give the same drops. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ struct link {
   struct item *heap; /* min-heap on (due_us, seq) */
   size_t n, cap;
   uint64_t seq, busy_until_us, last_fifo_due_us;
+  uint64_t dtim_period_us, dtim_phase_us; /* 0 period: no power-save buffering */
 };
 
 static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
@@ -55,6 +57,7 @@ int link_parse(const char *spec, struct link_params *out, char *err, size_t errl
   char buf[512], *save = NULL, *tok;
   memset(out, 0, sizeof *out);
   out->queue = 1000;
+  out->dtim = 1;
   if (!spec || !*spec) return 0;
   if (strlen(spec) >= sizeof buf) {
     snprintf(err, errlen, "link spec too long");
@@ -80,9 +83,13 @@ int link_parse(const char *spec, struct link_params *out, char *err, size_t errl
     } else if (!strcmp(tok, "queue")) {
       ok = parse_num(eq + 1, 1, 1e6, &v) && v == (uint32_t)v;
       out->queue = (uint32_t)v;
+    } else if (!strcmp(tok, "beacon_ms")) ok = parse_num(eq + 1, 0, 60000, &out->beacon_ms);
+    else if (!strcmp(tok, "dtim")) {
+      ok = parse_num(eq + 1, 1, 255, &v) && v == (uint32_t)v;
+      out->dtim = (uint32_t)v;
     } else {
       snprintf(err, errlen, "unknown link key '%s' (delay_ms, jitter_ms, loss, reorder, "
-               "rate_kbps, queue)", tok);
+               "rate_kbps, queue, beacon_ms, dtim)", tok);
       return -1;
     }
     if (!ok) {
@@ -97,13 +104,29 @@ struct link *link_new(const struct link_params *p, uint64_t seed) {
   struct link *l = calloc(1, sizeof *l);
   if (!l) return NULL;
   l->p = *p;
+  if (p->beacon_ms > 0) {
+    /* The AP's beacon clock (TBTT) owes nothing to the station's: its phase is drawn from
+     * the seed, apart from the per-frame stream, which stays as it is without beacons. */
+    uint64_t x = seed ^ 0x6474696d2d706861ULL;
+    l->dtim_period_us = (uint64_t)(p->beacon_ms * 1000.0 * (p->dtim ? p->dtim : 1));
+    if (l->dtim_period_us == 0) l->dtim_period_us = 1;
+    l->dtim_phase_us = splitmix(&x) % l->dtim_period_us;
+  }
   for (int i = 0; i < 4; i++) l->s[i] = splitmix(&seed);
   return l;
 }
 
+/* The first DTIM beacon at or after t: when the AP hands a buffered frame to the station. */
+static uint64_t next_dtim(const struct link *l, uint64_t t) {
+  uint64_t period = l->dtim_period_us, phase = l->dtim_phase_us, k;
+  if (t <= phase) return phase;
+  k = (t - phase + period - 1) / period;
+  return phase + k * period;
+}
+
 int link_ideal(const struct link *l) {
   return l->p.delay_ms == 0 && l->p.jitter_ms == 0 && l->p.loss == 0 && l->p.reorder == 0 &&
-         l->p.rate_kbps == 0;
+         l->p.rate_kbps == 0 && l->dtim_period_us == 0;
 }
 
 static int before(const struct item *a, const struct item *b) {
@@ -139,12 +162,16 @@ static struct item heap_pop(struct link *l) {
 int link_push(struct link *l, const uint8_t *frame, size_t len, uint64_t now_us) {
   /* Always three draws per frame: outcomes never shift the random stream. */
   double u_loss = uniform(l), u_jitter = uniform(l), u_reorder = uniform(l);
-  uint64_t depart = now_us, due;
+  uint64_t ready = now_us, depart, due;
   struct item it;
   if (l->n >= l->p.queue) return 0; /* tail drop */
+  /* Power save: the AP holds the frame until the next DTIM beacon, then sends it (and every
+   * frame held with it, in order) over the air. */
+  if (l->dtim_period_us) ready = next_dtim(l, now_us);
+  depart = ready;
   if (l->p.rate_kbps) {
     uint64_t ser = (uint64_t)len * 8000 / l->p.rate_kbps;
-    l->busy_until_us = (l->busy_until_us > now_us ? l->busy_until_us : now_us) + ser;
+    l->busy_until_us = (l->busy_until_us > ready ? l->busy_until_us : ready) + ser;
     depart = l->busy_until_us;
   }
   if (u_loss < l->p.loss) return 0; /* lost on the air, after using its airtime */

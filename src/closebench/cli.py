@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "closebench.commands.probe",
     "closebench.commands.perf",
     "closebench.commands.sources",
+    "closebench.commands.seed",
 )
 
 

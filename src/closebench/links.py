@@ -12,9 +12,14 @@ One TOML file per profile in `benchmarks/links/`; the file name is the ID. Field
     rate_kbps = 20000    # serialization rate, 0 = unlimited
     queue = 256          # frames the link buffers before tail-dropping, >= 1
 
+    # optional: the access point's power-save buffering for a dozing station
+    beacon_ms = 102.4    # beacon interval (0 = no buffering, the default)
+    dtim = 2             # DTIM period in beacons (default 1): frames wait for the next DTIM
+
     [from_device]        # device -> client (--link-out), same fields
 
-Every direction field is required (a link is explicit, not inherited). The impairment itself
+Every direction field except the two optional power-save ones is required (a link is
+explicit, not inherited). The impairment itself
 runs in the device program (C), seeded, so the same seed drops the same frames everywhere;
 this module only validates the data and renders the spec strings the device takes.
 """
@@ -35,6 +40,9 @@ _FLOAT_FIELDS = {"delay_ms": 10_000.0, "jitter_ms": 10_000.0}
 _PROB_FIELDS = ("loss", "reorder")
 _INT_FIELDS = {"rate_kbps": (0, 10_000_000), "queue": (1, 1_000_000)}
 FIELD_ORDER = ("delay_ms", "jitter_ms", "loss", "reorder", "rate_kbps", "queue")
+# Optional power-save fields: (default, upper bound). Rendered only when beacon_ms > 0, so
+# the spec of every link without them is what it always was.
+POWER_SAVE = {"beacon_ms": (0.0, 60_000.0), "dtim": (1, 255)}
 
 
 def links_dir() -> Path:
@@ -49,10 +57,13 @@ class Direction:
     reorder: float
     rate_kbps: int
     queue: int
+    beacon_ms: float = 0.0
+    dtim: int = 1
 
     def spec(self) -> str:
         """`delay_ms=5,jitter_ms=2,loss=0.01,reorder=0.005,rate_kbps=20000,queue=256`."""
-        return ",".join(f"{name}={_fmt(getattr(self, name))}" for name in FIELD_ORDER)
+        names = FIELD_ORDER + (tuple(POWER_SAVE) if self.beacon_ms > 0 else ())
+        return ",".join(f"{name}={_fmt(getattr(self, name))}" for name in names)
 
 
 @dataclass(frozen=True)
@@ -92,7 +103,7 @@ def _number(path: Path, field: str, value: object) -> float:
 def _direction(path: Path, key: str, table: object) -> Direction:
     if not isinstance(table, dict):
         raise UserError(f"{where(path, key)}: missing table [{key}]")
-    unknown = sorted(set(table) - set(FIELD_ORDER))
+    unknown = sorted(set(table) - set(FIELD_ORDER) - set(POWER_SAVE))
     if unknown:
         raise UserError(f"{where(path, f'{key}.{unknown[0]}')}: unknown field")
     values: dict[str, Any] = {}
@@ -118,6 +129,13 @@ def _direction(path: Path, key: str, table: object) -> Direction:
                     f"{where(path, field)}: must be an integer in [{low}, {high}], got {number:g}"
                 )
             values[name] = int(number)
+    for name, (default, high) in POWER_SAVE.items():
+        field = f"{key}.{name}"
+        number = _number(path, field, table.get(name, default))
+        low = 1 if name == "dtim" else 0
+        if not low <= number <= high or (name == "dtim" and not number.is_integer()):
+            raise UserError(f"{where(path, field)}: must be in [{low}, {high:g}], got {number:g}")
+        values[name] = int(number) if name == "dtim" else number
     return Direction(**values)
 
 

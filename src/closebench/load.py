@@ -17,6 +17,13 @@ One TOML file per profile in `benchmarks/profiles/`; the file name is the ID. Fi
     timeout_s = 10.0             # a response not complete this long is a `timeout`
     client_close = "after_response"  # or "after_eof": wait for the device's FIN first
 
+    # phases: the pacing changes during one continuous run (the original test: every 1 s,
+    # then every 0.2 s). Each phase has its own interval_s and run_time_s; the phases' run
+    # times add up to run_time_s, and interval_s above must equal the first phase's.
+    [[phases]]
+    interval_s = 1.0
+    run_time_s = 60
+
     # a ramp (locust LoadTestShape `StepRamp`) when the [ramp] table is present
     [ramp]
     step_s = 10                  # seconds per step
@@ -74,8 +81,9 @@ REQUIRED = (
     "run_time_s",
     "max_requests",
 )
-OPTIONAL = ("connect_timeout_s", "timeout_s", "client_close", "ramp")
+OPTIONAL = ("connect_timeout_s", "timeout_s", "client_close", "ramp", "phases")
 RAMP_FIELDS = ("step_s", "step_users", "max_users", "stop_fail_ratio")
+PHASE_FIELDS = ("interval_s", "run_time_s")
 
 
 def profiles_dir() -> Path:
@@ -95,6 +103,12 @@ class Ramp:
 
 
 @dataclass(frozen=True)
+class Phase:
+    interval_s: float
+    run_time_s: float
+
+
+@dataclass(frozen=True)
 class LoadProfile:
     name: str
     path: Path
@@ -111,17 +125,43 @@ class LoadProfile:
     timeout_s: float = 10.0
     client_close: str = "after_response"
     ramp: Ramp | None = None
+    phases: tuple[Phase, ...] = ()
 
     def nominal_rate(self) -> float:
         """Requests per second the profile asks for at its peak (pacing per user)."""
         users = self.ramp.max_users if self.ramp else self.users
-        return users / self.interval_s
+        fastest = min([self.interval_s, *(p.interval_s for p in self.phases)])
+        return users / fastest
+
+    def interval_at(self, elapsed_s: float, run_time_s: float | None = None) -> float:
+        """The pacing `elapsed_s` into the run; phases stretch to a shorter/longer run."""
+        if not self.phases:
+            return self.interval_s
+        scale = (run_time_s or self.run_time_s) / self.run_time_s
+        end = 0.0
+        for phase in self.phases:
+            end += phase.run_time_s * scale
+            if elapsed_s < end:
+                return phase.interval_s
+        return self.phases[-1].interval_s
+
+    def phase_bounds(self, run_time_s: float | None = None) -> list[tuple[float, float, float]]:
+        """(start_s, end_s, interval_s) of each phase, from the start of the load."""
+        if not self.phases:
+            return [(0.0, run_time_s or self.run_time_s, self.interval_s)]
+        scale = (run_time_s or self.run_time_s) / self.run_time_s
+        out, start = [], 0.0
+        for phase in self.phases:
+            out.append((start, start + phase.run_time_s * scale, phase.interval_s))
+            start += phase.run_time_s * scale
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         """The definition as loaded, for the run manifest."""
         data = asdict(self)
         data["path"] = str(self.path)
         data["paths"] = list(self.paths)
+        data["phases"] = [asdict(p) for p in self.phases]
         return data
 
 
@@ -193,6 +233,43 @@ def _ramp(path: Path, value: object) -> Ramp:
     )
 
 
+def _phases(path: Path, value: object, run_time_s: float, interval_s: float) -> tuple[Phase, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, dict) for v in value):
+        raise UserError(f"{where(path, 'phases')}: expected one or more [[phases]] tables")
+    phases = []
+    for i, table in enumerate(value):
+        unknown = sorted(set(table) - set(PHASE_FIELDS))
+        if unknown:
+            raise UserError(f"{where(path, f'phases[{i}].{unknown[0]}')}: unknown field")
+        for name in PHASE_FIELDS:
+            if name not in table:
+                raise UserError(f"{where(path, f'phases[{i}].{name}')}: missing field")
+        phases.append(
+            Phase(
+                interval_s=_num(
+                    path, f"phases[{i}].interval_s", table["interval_s"], 0, 3600, low_open=True
+                ),
+                run_time_s=_num(
+                    path,
+                    f"phases[{i}].run_time_s",
+                    table["run_time_s"],
+                    0,
+                    MAX_RUN_TIME_S,
+                    low_open=True,
+                ),
+            )
+        )
+    total = sum(p.run_time_s for p in phases)
+    if abs(total - run_time_s) > 1e-6:
+        raise UserError(
+            f"{where(path, 'phases')}: phase run times add up to {total:g} s, "
+            f"run_time_s is {run_time_s:g}"
+        )
+    if phases[0].interval_s != interval_s:
+        raise UserError(f"{where(path, 'interval_s')}: must equal the first phase's interval_s")
+    return tuple(phases)
+
+
 def load_profile_file(path: Path | str) -> LoadProfile:
     """Read and validate one load profile; errors name the file and the field."""
     path = Path(path)
@@ -215,6 +292,11 @@ def load_profile_file(path: Path | str) -> LoadProfile:
     users = _int(path, "users", data["users"], 1, MAX_USERS)
     if ramp is not None and ramp.max_users < users:
         raise UserError(f"{where(path, 'ramp.max_users')}: below users ({users})")
+    interval_s = _num(path, "interval_s", data["interval_s"], 0, 3600, low_open=True)
+    run_time_s = _num(path, "run_time_s", data["run_time_s"], 0, MAX_RUN_TIME_S, low_open=True)
+    phases = _phases(path, data["phases"], run_time_s, interval_s) if "phases" in data else ()
+    if phases and ramp is not None:
+        raise UserError(f"{where(path, 'phases')}: a profile has phases or a [ramp], not both")
     return LoadProfile(
         name=path.stem,
         path=path,
@@ -222,10 +304,10 @@ def load_profile_file(path: Path | str) -> LoadProfile:
         user_class=_choice(path, "user_class", data["user_class"], USER_CLASSES),
         method=_choice(path, "method", data["method"], METHODS),
         paths=_paths(path, data["paths"]),
-        interval_s=_num(path, "interval_s", data["interval_s"], 0, 3600, low_open=True),
+        interval_s=interval_s,
         users=users,
         spawn_rate=_num(path, "spawn_rate", data["spawn_rate"], 0, 10_000, low_open=True),
-        run_time_s=_num(path, "run_time_s", data["run_time_s"], 0, MAX_RUN_TIME_S, low_open=True),
+        run_time_s=run_time_s,
         max_requests=_int(path, "max_requests", data["max_requests"], 1, MAX_REQUESTS),
         connect_timeout_s=_num(
             path, "connect_timeout_s", data.get("connect_timeout_s", 5.0), 0, 120, low_open=True
@@ -235,6 +317,7 @@ def load_profile_file(path: Path | str) -> LoadProfile:
             path, "client_close", data.get("client_close", "after_response"), CLIENT_CLOSE
         ),
         ramp=ramp,
+        phases=phases,
     )
 
 

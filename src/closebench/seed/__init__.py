@@ -1,0 +1,18 @@
+"""The 2016 test, replayed: the seed study (`closebench seed`).
+
+One continuous run of the original procedure (benchmarks/profiles/seed-2016.toml) on
+`nodemcu-2016` and the `linux-reference` control over the lab's link
+(benchmarks/links/seed-lab.toml), several link seeds, then a verdict per observation of the
+original post, with evidence from the cells' captures and connections.parquet, in seed.json.
+"""
+
+from closebench.seed.study import (
+    CONTROL,
+    LINK,
+    PROFILE,
+    VARIANT,
+    build_seed_json,
+    run_seed_study,
+)
+
+__all__ = ["CONTROL", "LINK", "PROFILE", "VARIANT", "build_seed_json", "run_seed_study"]

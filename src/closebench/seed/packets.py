@@ -1,0 +1,130 @@
+"""Per-packet view of a cell's capture, in Wireshark's terms, for the connections we cite.
+
+connections.parquet counts flags per side but not who sent each retransmission or duplicate
+ACK; the study needs that split. Frames are parsed by hand (Ethernet/IPv4/TCP), which is
+fast enough for a cell of a few thousand packets. The rules follow Wireshark's
+tcp.analysis.retransmission (a segment with data, SYN or FIN that does not advance the
+sender's highest sequence end) and tcp.analysis.duplicate_ack (no data, no SYN/FIN/RST, same
+ACK and window as the sender's previous segment, which also had no data).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from closebench.report.pcap import _records
+
+FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+COLUMNS = ("ts", "src", "sport", "dst", "dport", "flags", "seq", "ack", "win", "length")
+
+
+def read_tcp(path: Path) -> pd.DataFrame:
+    """Every IPv4 TCP packet of an Ethernet pcap: one row each, capture order."""
+    rows = []
+    if not path.is_file() or path.stat().st_size == 0:
+        return pd.DataFrame(columns=list(COLUMNS))
+    for ts, data, linktype in _records(path):
+        if linktype != 1 or len(data) < 54 or data[12:14] != b"\x08\x00":
+            continue
+        ip = data[14:]
+        ihl = (ip[0] & 0x0F) * 4
+        if ip[9] != 6 or len(ip) < ihl + 20:
+            continue
+        total = struct.unpack("!H", ip[2:4])[0]
+        tcp = ip[ihl:]
+        sport, dport, seq, ack = struct.unpack("!HHII", tcp[:12])
+        off = (tcp[12] >> 4) * 4
+        flags = tcp[13]
+        win = struct.unpack("!H", tcp[14:16])[0]
+        length = max(0, total - ihl - off)
+        src = ".".join(str(b) for b in ip[12:16])
+        dst = ".".join(str(b) for b in ip[16:20])
+        rows.append((ts, src, sport, dst, dport, flags, seq, ack, win, length))
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+@dataclass
+class Tagged:
+    """One connection's packets with sender, flag names and Wireshark analysis flags."""
+
+    frame: pd.DataFrame  # COLUMNS + from_device, retx, dup_ack, names
+
+
+def flag_names(flags: int) -> str:
+    names = [n for bit, n in ((SYN, "SYN"), (FIN, "FIN"), (RST, "RST"), (PSH, "PSH"), (ACK, "ACK"))
+             if flags & bit]  # fmt: skip
+    return ", ".join(names)
+
+
+def connection_packets(
+    packets: pd.DataFrame, row: pd.Series, *, slack_s: float = 0.0
+) -> pd.DataFrame:
+    """The packets of one connections.parquet row (4-tuple and time range), tagged."""
+    c_ip, c_port = str(row["client_ip"]), int(row["client_port"])
+    d_ip, d_port = str(row["device_ip"]), int(row["device_port"])
+    t0, t1 = float(row["first_ts"]) - slack_s, float(row["last_ts"]) + slack_s
+    p = packets
+    fwd = (p["src"] == c_ip) & (p["sport"] == c_port) & (p["dst"] == d_ip) & (p["dport"] == d_port)
+    rev = (p["src"] == d_ip) & (p["sport"] == d_port) & (p["dst"] == c_ip) & (p["dport"] == c_port)
+    mine = (p["ts"] >= t0 - 0.0005) & (p["ts"] <= t1 + 0.0005) & (fwd | rev)
+    frame = p[mine].copy()
+    frame["from_device"] = frame["src"] == d_ip
+    return tag(frame)
+
+
+def tag(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add retx / dup_ack / names columns (per sender state, in capture order)."""
+    retx, dup = [], []
+    high: dict[bool, int] = {}
+    last: dict[bool, tuple[int, int, int]] = {}
+    for r in frame.itertuples(index=False):
+        side = bool(r.from_device)
+        flags = int(r.flags)
+        span = r.length + (1 if flags & (SYN | FIN) else 0)
+        end = (r.seq + span) % 2**32
+        is_retx = False
+        if span and side in high:
+            # not advancing past what this side already sent (mod 2^32)
+            is_retx = ((end - high[side]) % 2**32) >= 2**31 or end == high[side]
+        if span and (side not in high or not is_retx):
+            high[side] = end
+        is_dup = False
+        pure = r.length == 0 and not flags & (SYN | FIN | RST) and flags & ACK
+        prev = last.get(side)
+        if pure and prev is not None and prev == (r.ack, r.win, 0):
+            is_dup = True
+        last[side] = (r.ack, r.win, r.length if not flags & (SYN | FIN) else 1)
+        retx.append(is_retx)
+        dup.append(bool(is_dup))
+    frame = frame.assign(retx=retx, dup_ack=dup)
+    frame["names"] = [flag_names(int(f)) for f in frame["flags"]]
+    return frame
+
+
+def teardown_composition(tagged: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """From the first FIN or RST on: packets by side, with FIN / RST / retx / dup-ACK / ACK."""
+    if tagged.empty:
+        return {}
+    first = tagged[(tagged["flags"] & (FIN | RST)) > 0]
+    if first.empty:
+        return {}
+    tail = tagged.loc[first.index[0] :]
+    out: dict[str, dict[str, int]] = {}
+    for side, part in (
+        ("device", tail[tail["from_device"]]),
+        ("client", tail[~tail["from_device"]]),
+    ):
+        out[side] = {
+            "packets": len(part),
+            "fin": int(((part["flags"] & FIN) > 0).sum()),
+            "rst": int(((part["flags"] & RST) > 0).sum()),
+            "retransmissions": int(part["retx"].sum()),
+            "dup_acks": int(part["dup_ack"].sum()),
+            "pure_acks": int(((part["flags"] == ACK) & (part["length"] == 0)).sum()),
+            "data": int((part["length"] > 0).sum()),
+        }
+    return out
