@@ -256,7 +256,8 @@ def test_missing_source_falls_back_only_when_allowed(isolated: Path) -> None:
     variant, archive = with_fake_source(isolated)
     (isolated / archive.filename).unlink()
     assert planned_provenance(variant) == "approximation on lwIP 2.1.3 (source unavailable)"
-    with pytest.raises(UserError, match=rf"nodemcu-2016: source archive {re.escape(archive.filename)}"):
+    missing = re.escape(archive.filename)
+    with pytest.raises(UserError, match=rf"nodemcu-2016: source archive {missing}"):
         resolve(variant, "exact", log=lambda _m: None)
 
 

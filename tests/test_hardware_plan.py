@@ -90,7 +90,7 @@ def plan_for(variant: Any, board: str, tmp_path: Path) -> Any:
 
 
 def test_nodemcu_sdk154_recipe_with_init_data(tmp_path: Path) -> None:
-    """firmware-facts: image at 0x00000, esp_init_data_default.bin at 0x3fc000 on 4 MB, dio."""
+    """NodeMCU flash.md: image at 0x00000, esp_init_data_default.bin at 0x3fc000 on 4 MB, dio."""
     hw = HW(
         chip="esp8266",
         image={"path": "nodemcu.bin"},
@@ -115,7 +115,7 @@ def test_nodemcu_sdk154_recipe_with_init_data(tmp_path: Path) -> None:
 
 
 def test_micropython_esp32_image_at_0x1000(tmp_path: Path) -> None:
-    """firmware-facts: ESP32_GENERIC image goes to 0x1000 (bootloader offset), after an erase."""
+    """MicroPython docs: ESP32_GENERIC image goes to 0x1000 (bootloader offset), after an erase."""
     sha = "ab" * 32
     hw = HW(
         chip="esp32",

@@ -14,13 +14,14 @@ from closebench.errors import UserError
 from closebench.report.stats import StackSummary, verdict, wilson
 
 HEADINGS = (
-    "Verdicts",
-    "What was run",
-    "Fault rates",
+    "The answer",
+    "Verdicts per stack",
+    "Stack faults and loss recovery",
     "How connections ended",
     "Teardown duration and packets",
     "After-load activity",
-    "Worst connection per stack",
+    "Each stack's characteristic connection",
+    "What was run",
     "Device resources",
     "Load: requests, latency, failures",
     "Capture completeness",
@@ -94,7 +95,10 @@ def test_report_renders_without_code_or_errors(rendered: dict[str, Path]) -> Non
 @needs_analyzer
 def test_summary_has_fault_table_verdicts_and_facts(rendered: dict[str, Path]) -> None:
     md = rendered["summary"].read_text()
-    assert "| stack | profile / link | cells | connections | faulty | fault rate [95% CI]" in md
+    assert (
+        "| stack | profile / link | cells | connections | stack faults | stack-fault rate [95% CI]"
+        " | loss recovery" in md
+    )
     assert "## Verdicts" in md
     assert "closes cleanly" in md  # the Linux control group
     assert "kernel 6.18.0-test" in md
@@ -218,3 +222,26 @@ def test_drawn_connections_come_as_small_pcaps_tshark_reads(rendered: dict[str, 
         ).stdout.split()  # fmt: skip
         assert set(out) == {"0"} and len(out) == expected, (pcap.name, out, expected)
         assert f"flows/{pcap.name}" in rendered["html"].read_text()
+
+
+def test_bundle_renders_again_without_the_full_captures(
+    rendered: dict[str, Path], tmp_path: Path
+) -> None:
+    import tarfile
+
+    from closebench.report import render_report
+    from closebench.report.bundle import write_bundle
+
+    run_dir = rendered["html"].parent
+    archive = write_bundle(run_dir, out=tmp_path / "run.tar.gz", log=lambda _m: None)
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    assert not any(n.endswith("capture-client.pcap") for n in names)
+    assert any(n.endswith("connections.parquet") for n in names)
+    assert any("/flows/" in n and n.endswith("-device.pcap") for n in names)
+    again = render_report(tmp_path / "unpacked" / run_dir.name, log=lambda _m: None)
+    body = again["html"].read_text()
+    assert "Traceback" not in body
+    # the drawn connections come from the bundled excerpts, both vantage points
+    assert body.count('alt="') >= 2 and "seen from the device" in body

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from closebench.errors import UserError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -25,6 +27,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="first re-derive every measured cell's connections.parquet and metrics.json "
         "from its captures (after an analyzer update; nothing is measured again)",
     )
+    parser.add_argument(
+        "--bundle",
+        action="store_true",
+        help="then write RUN_DIR.tar.gz: the report, notebook, manifest, each cell's "
+        "connections.parquet and metrics.json, and the drawn connections' pcaps",
+    )
+    parser.add_argument(
+        "--with-captures",
+        action="store_true",
+        help="with --bundle: include the full captures too (most of a run's size)",
+    )
     parser.set_defaults(func=handler)
 
 
@@ -36,7 +49,13 @@ def handler(args: argparse.Namespace) -> int:
         from closebench.reanalyse import reanalyse_run
 
         print(f"re-derived {reanalyse_run(args.run_dir)} cells")
+    if args.with_captures and not args.bundle:
+        raise UserError("--with-captures goes with --bundle")
     paths = render_report(args.run_dir, allow_incomplete=args.allow_incomplete)
     for name, path in paths.items():
         print(f"{name}: {path}")
+    if args.bundle:
+        from closebench.report.bundle import write_bundle
+
+        write_bundle(args.run_dir, with_captures=args.with_captures)
     return 0

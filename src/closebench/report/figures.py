@@ -74,7 +74,7 @@ def excess_forest(table: pd.DataFrame) -> Figure | None:
     ax.invert_yaxis()
     ax.set_xlabel("stack faults above the Linux control (percentage points, 95% interval)")
     ax.set_title("Which stacks close badly, and how sure we are", loc="left")
-    ax.legend(title="load / link", loc="lower right", fontsize=8)
+    ax.legend(title="load / link", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     return fig
 
 
@@ -104,7 +104,7 @@ def fault_heatmap(table: pd.DataFrame) -> Figure | None:
         vmax=1,
         linewidths=1,
         linecolor="white",
-        cbar_kws={"label": "fault rate (share of connections)", "format": "%.0e"},
+        cbar_kws={"label": "stack-fault rate (share of connections)", "format": "%.0e"},
         annot_kws={"fontsize": 9},
         ax=ax,
     )
@@ -120,7 +120,7 @@ def fault_heatmap(table: pd.DataFrame) -> Figure | None:
     ax.set_facecolor("#eeeeee")  # cells without data show grey, distinct from 0%
     ax.set_xlabel("load profile / link profile")
     ax.set_ylabel("")
-    ax.set_title("Faulty connections (95% Wilson interval, n connections)")
+    ax.set_title("Stack faults (95% Wilson interval, n connections)")
     ax.tick_params(axis="x", rotation=0)
     return fig
 

@@ -55,6 +55,12 @@ def start(run_dir: str, allow_incomplete: bool) -> RunData:
     return run
 
 
+def folded(summary: str, section: Callable[[RunData], None], run: RunData) -> None:
+    """A long section inside one collapsible block (the reader opens it when needed)."""
+    with show.folded(summary):
+        section(run)
+
+
 @guarded
 def answer(run: RunData) -> None:
     """The first screen: the headline figure, sentences from the data, what each stack ran."""
@@ -78,8 +84,8 @@ def answer(run: RunData) -> None:
         diffs = len(info.get("known_differences") or [])
         runs_on = tables.runs_on(info, sorted({c.lwip for c in run.cells if c.variant == variant}))
         lines.append(f"{variant}: {runs_on}; {diffs} known difference(s) from the board")
-    with show.folded("What each stack ran (exact source or approximation)"):
-        show.bullets(lines)
+    show.bullets(lines)
+    with show.folded("Stack faults, loss recovery and excess per stack and condition"):
         show.table(
             table.assign(
                 stack_fault_rate=table["stack_fault_rate"].map("{:.1%}".format),
@@ -108,8 +114,8 @@ def answer(run: RunData) -> None:
 def verdicts(run: RunData) -> None:
     show.table(
         tables.verdicts(run),
-        "Derived only from the connection table: 'faulty' as defined in DESIGN.md "
-        "(anything but a clean graceful close); intervals are 95% Wilson.",
+        "Derived only from the connection table: 'faulty' (anything but a clean graceful "
+        "close) as results/README.md defines it; intervals are 95% Wilson.",
     )
 
 
@@ -142,13 +148,16 @@ def what_was_run(run: RunData) -> None:
 def fault_rates(run: RunData) -> None:
     show.table(
         tables.fault_rate_display(run),
-        "Repetitions pooled per stack and condition; the interval is over all their connections.",
+        "Repetitions pooled per stack and condition; the interval is over all their connections. "
+        "Loss recovery: graceful closes that retransmitted after the link lost a packet.",
     )
     show.fig(figures.fault_heatmap(fault_table(run)), "No cells to compare.")
     side = tables.lwip_side_by_side(run)
     if not side.empty:
         show.display(show.HTML("<h3>lwIP releases side by side</h3>"))
-        show.table(side, "Fault rate [95% CI] per lwIP release of the same variant.", index=True)
+        show.table(
+            side, "Stack-fault rate [95% CI] per lwIP release of the same variant.", index=True
+        )
 
 
 @guarded

@@ -30,7 +30,9 @@ def wilson(k: int, n: int) -> tuple[float, float]:
 
 
 def fault_table(run: RunData) -> pd.DataFrame:
-    """One row per stack x condition: cells, connections, faulty, rate, CI, duels.
+    """One row per stack x condition: cells, connections, stack faults, rate, CI, loss
+    recovery, duels. The rate is of stack faults (results/README.md); a run of schema 1,
+    which has no stack_fault column, falls back to `faulty`.
 
     Cells that failed or have no analysis still get a row (with n = 0 and a status) so
     the reader sees the hole instead of a silently missing line.
@@ -44,7 +46,9 @@ def fault_table(run: RunData) -> pd.DataFrame:
         ids = [c.id for c in cells if c.ok]
         sub = conns[conns["cell_id"].isin(ids)] if not conns.empty else conns
         n = len(sub)
-        k = int(sub["faulty"].sum()) if n and "faulty" in sub else 0
+        column = "stack_fault" if "stack_fault" in sub else "faulty"
+        k = int(sub[column].sum()) if n and column in sub else 0
+        recovered = int(sub["loss_recovery"].sum()) if n and "loss_recovery" in sub else 0
         duels = int(sub["duel"].sum()) if n and "duel" in sub else 0
         lo, hi = wilson(k, n)
         failed = [c for c in cells if not c.ok]
@@ -57,6 +61,7 @@ def fault_table(run: RunData) -> pd.DataFrame:
                 "connections": n,
                 "faulty": k,
                 "rate": k / n if n else math.nan,
+                "loss_recovery": recovered,
                 "ci_low": lo,
                 "ci_high": hi,
                 "duels": duels,

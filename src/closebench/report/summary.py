@@ -39,7 +39,7 @@ def summary_markdown(run: RunData) -> str:
     parts += [
         "## Verdicts\n",
         markdown_table(verdicts(run)),
-        "\n## Fault rate (faulty connections, 95% Wilson interval)\n",
+        "\n## Stack-fault rate (95% Wilson interval; loss recovery counted apart)\n",
         markdown_table(fault_rate_display(run)),
         "\n## Run\n",
         markdown_table(run_facts(run).rename(columns={"": "fact"})),

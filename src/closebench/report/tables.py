@@ -128,11 +128,12 @@ def fault_rate_display(run: RunData) -> pd.DataFrame:
             "profile / link": t["condition"],
             "cells": t["cells"],
             "connections": t["connections"],
-            "faulty": t["faulty"],
-            "fault rate [95% CI]": [
+            "stack faults": t["faulty"],
+            "stack-fault rate [95% CI]": [
                 fmt_rate(r, lo, hi)
                 for r, lo, hi in zip(t["rate"], t["ci_low"], t["ci_high"], strict=True)
             ],
+            "loss recovery": t["loss_recovery"],
             "duels": t["duels"],
             "status": t["status"],
         }
