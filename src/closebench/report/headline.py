@@ -144,10 +144,10 @@ def sentences(table: pd.DataFrame, limit: int = 6) -> list[str]:
         span = _pct(low) if low == high else f"{_pct(low)}–{_pct(high)}"
         kind = rows["dominant_kind"].mode().iloc[0]
         everywhere = "every" if low >= 0.999 else f"{span} of its"
+        where = "in the one condition run" if len(rows) == 1 else f"in all {len(rows)} conditions"
         out.append(
-            f"{stack} {KIND_WORDS.get(kind, kind)} on {everywhere} connections, in all "
-            f"{len(rows)} conditions: {_pp(rows['excess_low'].min(), rows['excess_high'].max())} "
-            f"above the Linux control."
+            f"{stack} {KIND_WORDS.get(kind, kind)} on {everywhere} connections, {where}: "
+            f"{_pp(rows['excess_low'].min(), rows['excess_high'].max())} above the Linux control."
         )
     if level:
         tight = [
