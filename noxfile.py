@@ -75,6 +75,13 @@ def probe(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON, default=False)
+def profiles(session: nox.Session) -> None:
+    """List and validate the load and link profiles: -- [--check FILE]."""
+    _install(session)
+    session.run("closebench", "profiles", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
 def flash(session: nox.Session) -> None:
     """Flash a real board (hardware backend): -- --variant NAME --board NAME [--dry-run]."""
     _install(session)
@@ -104,3 +111,10 @@ def baseline(session: nox.Session) -> None:
     if not session.posargs:
         session.error("Usage: nox -s baseline -- save RUN_DIR NAME")
     session.run("closebench", "baseline", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def bisect(session: nox.Session) -> None:
+    """Find the first commit whose close handling differs: -- --variant V --good REF --bad REF."""
+    _install(session)
+    session.run("closebench", "bisect", *session.posargs)

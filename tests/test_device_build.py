@@ -51,7 +51,6 @@ def test_same_key_does_not_compile_again(
     monkeypatch.setattr(device_build, "_compile", no_compile)
     second = build_device("2.1.3", {"MEMP_NUM_TCP_PCB": 5}, log=lambda m: None)
     assert second.path == first.path and second.key == first.key
-    assert build_device is not None
     assert device_build.build_key("2.1.3", {"MEMP_NUM_TCP_PCB": 6}) != first.key
     assert device_build.build_key("2.2.1", {"MEMP_NUM_TCP_PCB": 5}) != first.key
 

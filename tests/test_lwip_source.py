@@ -12,9 +12,15 @@ from closebench.bench.lwip_source import SUPPORTED, fetch_lwip
 from closebench.errors import UserError
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("version", SUPPORTED)
 def test_fetch_both_versions(version: str) -> None:
-    src = fetch_lwip(version)
+    try:
+        src = fetch_lwip(version)
+    except UserError as exc:
+        if "apt-get" not in str(exc):
+            raise
+        pytest.skip(f"Debian's source archive cannot be reached here: {exc}")
     assert src.version == version
     assert src.tarball.is_file()
     assert lwip_source.sha256_file(src.tarball) == src.sha256

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
 from pathlib import Path
@@ -28,12 +27,6 @@ HEADINGS = (
     "Behaviour fingerprint (probes)",
 )
 VARIANTS = ("linux-ref", "nodemcu", "arduino")
-
-needs_analyzer = pytest.mark.skipif(
-    importlib.util.find_spec("closebench.analysis") is None,
-    reason="closebench.analysis (analyze_capture/write_outputs) is not in the tree yet; "
-    "the fixture builds connections.parquet with the real analyzer",
-)
 
 
 def _build(tmp: Path, **kwargs: object) -> Path:
@@ -64,7 +57,6 @@ def _outputs_text(nb_path: Path) -> str:
     return "\n".join(parts)
 
 
-@needs_analyzer
 def test_report_renders_without_code_or_errors(rendered: dict[str, Path]) -> None:
     html = rendered["html"].read_text()
     body = html.split("<body", 1)[1]  # the inline CSS names every class; look at content only
@@ -92,7 +84,6 @@ def test_report_renders_without_code_or_errors(rendered: dict[str, Path]) -> Non
     assert "(expected 12)" in html
 
 
-@needs_analyzer
 def test_summary_has_fault_table_verdicts_and_facts(rendered: dict[str, Path]) -> None:
     md = rendered["summary"].read_text()
     assert (
@@ -105,7 +96,6 @@ def test_summary_has_fault_table_verdicts_and_facts(rendered: dict[str, Path]) -
     assert "INCOMPLETE" not in md
 
 
-@needs_analyzer
 def test_incomplete_run_refused_then_rendered_with_banner(tmp_path: Path) -> None:
     from closebench.cli import main
     from closebench.report import render_report

@@ -25,6 +25,194 @@ static int g_tap = -1, g_bridge = -1;
 static struct link *g_in, *g_out;
 static FILE *g_pcap;
 
+/* ---- The chip's speed (--cpu): one emulated core ----------------------------------------
+ * Off (host speed) unless --cpu is given. On: every frame that reaches the device waits in a
+ * bounded queue for the one core; each piece of work (one frame through lwIP, one pass of the
+ * timers and the app loop, one timer tick) costs the modelled service time of the events it
+ * makes, and the frames it sends leave when that time has passed. Times are virtual: a piece
+ * starts at max(core free, its arrival), so a late host loop does not slow the chip down. */
+enum cpu_event { EV_ACCEPT, EV_RECEIVE, EV_SEND, EV_CLOSE, EV_TIMER, EV_N };
+static const char *const g_ev_names[EV_N] = {"accept", "receive", "send", "close", "timer"};
+struct cpu_model {
+  int on;
+  uint32_t stack_us[EV_N], app_us[EV_N]; /* per event: lwIP/SDK work, app work */
+  uint32_t tick_ms;                      /* a timer tick every tick_ms (0: none charged) */
+  uint32_t queue;                        /* frames that may wait for the core */
+};
+struct qframe {
+  uint64_t t_us; /* arrival (rx queue) or release time (tx queue) */
+  size_t len;
+  uint8_t *data;
+};
+struct fifo {
+  struct qframe *v;
+  size_t head, n, cap;
+};
+static struct cpu_model g_cpu;
+static struct fifo g_rxq, g_txq, g_pend; /* waiting for the core / sent, not yet released / this piece's */
+static uint64_t g_busy_until, g_next_tick, g_piece_cost;
+static int g_in_piece;
+static struct {
+  uint64_t busy_us, pieces, queue_drop, queue_max;
+} g_cpu_cnt;
+
+static void fifo_push(struct fifo *q, const uint8_t *frame, size_t len, uint64_t t) {
+  struct qframe *f;
+  if (q->n == q->cap) {
+    size_t cap = q->cap ? q->cap * 2 : 64;
+    struct qframe *v = malloc(cap * sizeof *v);
+    if (!v) abort();
+    for (size_t i = 0; i < q->n; i++) v[i] = q->v[(q->head + i) % q->cap];
+    free(q->v);
+    q->v = v;
+    q->cap = cap;
+    q->head = 0;
+  }
+  f = &q->v[(q->head + q->n) % q->cap];
+  f->t_us = t;
+  f->len = len;
+  f->data = malloc(len ? len : 1);
+  if (!f->data) abort();
+  memcpy(f->data, frame, len);
+  q->n++;
+}
+
+static struct qframe *fifo_front(struct fifo *q) { return q->n ? &q->v[q->head] : NULL; }
+
+static void fifo_drop_front(struct fifo *q) {
+  free(q->v[q->head].data);
+  q->head = (q->head + 1) % q->cap;
+  q->n--;
+}
+
+/* Parses "accept=S:A,receive=S:A,send=S:A,close=S:A,timer=S:A,tick_ms=N,queue=N"
+ * (S, A: microseconds of stack and app work per event). */
+static int cpu_parse(const char *spec, struct cpu_model *m, char *err, size_t errlen) {
+  char buf[512], *save = NULL, *tok;
+  memset(m, 0, sizeof *m);
+  m->on = 1;
+  m->queue = 32;
+  if (strlen(spec) >= sizeof buf) {
+    snprintf(err, errlen, "spec too long");
+    return -1;
+  }
+  strcpy(buf, spec);
+  for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    char *eq = strchr(tok, '='), *end;
+    unsigned long a, b = 0;
+    int ev = -1;
+    if (!eq) {
+      snprintf(err, errlen, "item '%s' is not key=value", tok);
+      return -1;
+    }
+    *eq = '\0';
+    errno = 0;
+    a = strtoul(eq + 1, &end, 10);
+    for (int i = 0; i < EV_N; i++)
+      if (!strcmp(tok, g_ev_names[i])) ev = i;
+    if (ev >= 0) {
+      if (*end != ':' || end == eq + 1) goto bad;
+      char *bstart = end + 1;
+      b = strtoul(bstart, &end, 10);
+      if (end == bstart || *bstart == '-') goto bad;
+    }
+    if (errno || *end || eq[1] == '-' || a > 10000000 || b > 10000000) goto bad;
+    if (ev >= 0) {
+      m->stack_us[ev] = (uint32_t)a;
+      m->app_us[ev] = (uint32_t)b;
+    } else if (!strcmp(tok, "tick_ms")) {
+      if (a > 3600000) goto bad;
+      m->tick_ms = (uint32_t)a;
+    } else if (!strcmp(tok, "queue")) {
+      if (a < 1 || a > 100000) goto bad;
+      m->queue = (uint32_t)a;
+    } else {
+      snprintf(err, errlen, "unknown item '%s'", tok);
+      return -1;
+    }
+    continue;
+  bad:
+    snprintf(err, errlen, "'%s=%s' needs %s", tok, eq + 1,
+             ev >= 0 ? "STACK_US:APP_US (0..10000000 each)"
+                     : !strcmp(tok, "queue") ? "an integer in 1..100000"
+                                             : "an integer in 0..3600000");
+    return -1;
+  }
+  return 0;
+}
+
+/* TCP flags and payload bytes of an Ethernet/IPv4/TCP frame; 0 when it is not one. */
+static int tcp_info(const uint8_t *f, size_t len, uint8_t *flags, size_t *payload) {
+  const uint8_t *ip = f + 14, *tcp;
+  size_t ihl, total, doff;
+  if (len < 14 + 20 + 20 || f[12] != 0x08 || f[13] != 0x00 || (ip[0] >> 4) != 4 || ip[9] != 6)
+    return 0;
+  ihl = (size_t)(ip[0] & 0x0f) * 4;
+  total = (size_t)(ip[2] << 8 | ip[3]);
+  if (ihl < 20 || len < 14 + ihl + 20 || total < ihl + 20) return 0;
+  tcp = ip + ihl;
+  doff = (size_t)(tcp[12] >> 4) * 4;
+  *flags = tcp[13];
+  *payload = total > ihl + doff ? total - ihl - doff : 0;
+  return 1;
+}
+
+#define TCPF_FIN 0x01
+#define TCPF_SYN 0x02
+#define TCPF_RST 0x04
+#define TCPF_ACK 0x10
+
+static uint64_t ev_cost(int ev, int app) {
+  return g_cpu.stack_us[ev] + (app ? g_cpu.app_us[ev] : 0);
+}
+
+/* A frame the core takes in: a SYN is the stack's part of an accept (the app's part comes with
+ * the SYN-ACK, so a SYN the stack drops costs the app nothing), any other frame one receive
+ * (the app's part only when it carries data). */
+static uint64_t in_cost(const uint8_t *frame, size_t len) {
+  uint8_t fl = 0;
+  size_t pl = 0;
+  if (tcp_info(frame, len, &fl, &pl) && (fl & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN)
+    return ev_cost(EV_ACCEPT, 0);
+  return ev_cost(EV_RECEIVE, pl > 0);
+}
+
+/* A frame the core sends: one send (the app's part when it carries data), plus a close when
+ * it carries FIN or RST, plus the app's accept when it is a SYN-ACK (the connection was let in;
+ * charged one round trip before the app's accept callback really runs). */
+static uint64_t out_cost(const uint8_t *frame, size_t len) {
+  uint8_t fl = 0;
+  size_t pl = 0;
+  int tcp = tcp_info(frame, len, &fl, &pl);
+  uint64_t c = ev_cost(EV_SEND, tcp && pl > 0);
+  if (tcp && (fl & (TCPF_FIN | TCPF_RST))) c += ev_cost(EV_CLOSE, 1);
+  if (tcp && (fl & (TCPF_SYN | TCPF_ACK)) == (TCPF_SYN | TCPF_ACK)) c += g_cpu.app_us[EV_ACCEPT];
+  return c;
+}
+
+static void piece_begin(uint64_t cost) {
+  g_in_piece = 1;
+  g_piece_cost = cost;
+}
+
+/* The piece ran at virtual time `start`: each frame it sent leaves once the work before it
+ * and its own is paid (its t_us: the piece's cost so far), and the core is busy until the
+ * whole piece is. */
+static void piece_end(uint64_t start) {
+  uint64_t done = start + g_piece_cost;
+  g_in_piece = 0;
+  while (g_pend.n) {
+    struct qframe *f = fifo_front(&g_pend);
+    fifo_push(&g_txq, f->data, f->len, start + f->t_us);
+    fifo_drop_front(&g_pend);
+  }
+  if (g_piece_cost) {
+    g_busy_until = done;
+    g_cpu_cnt.busy_us += g_piece_cost;
+    g_cpu_cnt.pieces++;
+  }
+}
+
 uint64_t mono_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -79,6 +267,7 @@ static int pick(const char *opt, const char *v, const char *const *names, int n)
 
 struct args {
   const char *tap, *tap_netns, *bridge_tap, *bridge_netns, *timeline, *pcap, *link_in, *link_out;
+  const char *cpu;
   int have_ip;
   uint64_t duration_s;
   struct dev_config dev;
@@ -96,7 +285,7 @@ static void parse_args(int argc, char **argv, struct args *a) {
       {"tw-cap", 1, 0, 'w'},       {"cull-closing", 1, 0, 'k'}, {"timeline", 1, 0, 'l'},
       {"timeline-ms", 1, 0, 'L'},  {"pcap", 1, 0, 'P'},        {"seed", 1, 0, 's'},
       {"link-in", 1, 0, 'I'},      {"link-out", 1, 0, 'O'},    {"duration-s", 1, 0, 'd'},
-      {"backlog", 1, 0, 'q'},      {"read-timeout-ms", 1, 0, 'r'},
+      {"backlog", 1, 0, 'q'},      {"read-timeout-ms", 1, 0, 'r'}, {"cpu", 1, 0, 'C'},
       {0, 0, 0, 0}};
   int c;
   memset(a, 0, sizeof *a);
@@ -138,6 +327,7 @@ static void parse_args(int argc, char **argv, struct args *a) {
     case 'd': a->duration_s = parse_u64("duration-s", optarg, 1, 30 * 86400); break;
     case 'q': a->dev.backlog = (uint32_t)parse_u64("backlog", optarg, 0, 255); break;
     case 'r': a->dev.read_timeout_ms = (uint32_t)parse_u64("read-timeout-ms", optarg, 0, 3600000); break;
+    case 'C': a->cpu = optarg; break;
     case ':': usage_error("option %s needs a value", name); break;
     default: usage_error("unknown option %s", name); break;
     }
@@ -146,6 +336,7 @@ static void parse_args(int argc, char **argv, struct args *a) {
   if (!a->tap) usage_error("--tap NAME is required");
   if (a->bridge_netns && !a->bridge_tap) usage_error("--bridge-netns needs --bridge-tap");
   if (!a->bridge_tap && !a->have_ip) usage_error("--ip is required (or --bridge-tap for bridge mode)");
+  if (a->cpu && a->bridge_tap) usage_error("--cpu models the device's core; bridge mode has none");
 }
 
 static void on_signal(int sig) {
@@ -158,11 +349,21 @@ static void tap_write(int fd, const uint8_t *frame, size_t len) {
 }
 
 /* A frame reaches the device (after the inbound link). */
-static void deliver_in(const uint8_t *frame, size_t len) {
+static void deliver_in(const uint8_t *frame, size_t len, uint64_t now) {
   g_cnt.rx_frames++;
   if (g_pcap) pcap_write(g_pcap, frame, len);
-  if (g_bridge >= 0) tap_write(g_bridge, frame, len);
-  else stack_input(frame, len);
+  if (g_bridge >= 0) {
+    tap_write(g_bridge, frame, len);
+  } else if (g_cpu.on) { /* waits for the core; a full queue drops it, as the chip's driver would */
+    if (g_rxq.n >= g_cpu.queue) {
+      g_cpu_cnt.queue_drop++;
+      return;
+    }
+    fifo_push(&g_rxq, frame, len, now);
+    if (g_rxq.n > g_cpu_cnt.queue_max) g_cpu_cnt.queue_max = g_rxq.n;
+  } else {
+    stack_input(frame, len);
+  }
 }
 
 /* A frame leaves the device (before the outbound link). */
@@ -177,14 +378,65 @@ static void device_out(const uint8_t *frame, size_t len, uint64_t now) {
   }
 }
 
-void host_output(const uint8_t *frame, size_t len) { device_out(frame, len, mono_us()); }
+void host_output(const uint8_t *frame, size_t len) {
+  if (g_in_piece) { /* the modelled core: it leaves when the work up to it is done */
+    g_piece_cost += out_cost(frame, len);
+    fifo_push(&g_pend, frame, len, g_piece_cost);
+    return;
+  }
+  device_out(frame, len, mono_us());
+}
+
+/* The modelled core: timer ticks and queued frames in time order while the core is free by
+ * `now`, then the timers and the app loop, then the frames whose work is done. */
+static void cpu_run(uint64_t now) {
+  for (;;) {
+    struct qframe *f = fifo_front(&g_rxq);
+    uint64_t tick = g_cpu.tick_ms ? g_next_tick : UINT64_MAX, at, start;
+    at = f && f->t_us < tick ? f->t_us : tick;
+    if (at == UINT64_MAX) break;
+    start = at > g_busy_until ? at : g_busy_until;
+    if (start > now) break;
+    if (f && f->t_us < tick) {
+      piece_begin(in_cost(f->data, f->len));
+      stack_input(f->data, f->len);
+      piece_end(start);
+      fifo_drop_front(&g_rxq);
+    } else {
+      piece_begin(ev_cost(EV_TIMER, 1));
+      piece_end(start);
+      g_next_tick += (uint64_t)g_cpu.tick_ms * 1000;
+    }
+  }
+  if (g_busy_until <= now) {
+    piece_begin(0);
+    stack_poll();
+    piece_end(now);
+  }
+  for (struct qframe *f; (f = fifo_front(&g_txq)) && f->t_us <= now; fifo_drop_front(&g_txq))
+    device_out(f->data, f->len, now);
+}
+
+/* Microseconds until the modelled core has something to do. */
+static uint64_t cpu_wait_us(uint64_t now) {
+  uint64_t t = UINT64_MAX;
+  struct qframe *f;
+  if ((f = fifo_front(&g_txq))) t = f->t_us;
+  if ((f = fifo_front(&g_rxq))) {
+    uint64_t start = f->t_us > g_busy_until ? f->t_us : g_busy_until;
+    if (start < t) t = start;
+  }
+  if (g_cpu.tick_ms && g_next_tick < t) t = g_next_tick;
+  if (g_busy_until > now && g_busy_until < t) t = g_busy_until; /* timers run once it is free */
+  return t > now ? t - now : 0;
+}
 
 static int pump(uint8_t *buf, uint64_t now) {
   int activity = 0;
   size_t n;
   ssize_t r;
   while ((n = link_pop(g_in, buf, FRAME_BUF, now)) > 0) {
-    deliver_in(buf, n);
+    deliver_in(buf, n, now);
     activity = 1;
   }
   while ((n = link_pop(g_out, buf, FRAME_BUF, now)) > 0) {
@@ -194,7 +446,7 @@ static int pump(uint8_t *buf, uint64_t now) {
   for (int i = 0; i < READ_BATCH && (r = read(g_tap, buf, FRAME_BUF)) > 0; i++) {
     g_cnt.tap_rx++;
     activity = 1;
-    if (link_ideal(g_in)) deliver_in(buf, (size_t)r);
+    if (link_ideal(g_in)) deliver_in(buf, (size_t)r, now);
     else if (!link_push(g_in, buf, (size_t)r, now)) g_cnt.link_drop_in++;
   }
   for (int i = 0; g_bridge >= 0 && i < READ_BATCH && (r = read(g_bridge, buf, FRAME_BUF)) > 0;
@@ -215,14 +467,17 @@ static void print_counters(const char *why) {
           "{\"rx_frames\":%llu,\"tx_frames\":%llu,\"link_drop_in\":%llu,\"link_drop_out\":%llu,"
           "\"syn_dropped\":%llu,\"culled\":%llu,\"alloc_fail\":%llu,\"tw_freed\":%llu,"
           "\"tap_rx\":%llu,\"tap_tx\":%llu,\"tap_write_fail\":%llu,\"requests\":%llu,"
-          "\"responses\":%llu,\"close_fail\":%llu,\"led\":%u,\"exit\":\"%s\"}\n",
+          "\"responses\":%llu,\"close_fail\":%llu,\"led\":%u,\"cpu_busy_us\":%llu,"
+          "\"cpu_pieces\":%llu,\"cpu_queue_drop\":%llu,\"cpu_queue_max\":%llu,\"exit\":\"%s\"}\n",
           (unsigned long long)g_cnt.rx_frames, (unsigned long long)g_cnt.tx_frames,
           (unsigned long long)g_cnt.link_drop_in, (unsigned long long)g_cnt.link_drop_out,
           (unsigned long long)g_cnt.syn_dropped, (unsigned long long)g_cnt.culled,
           (unsigned long long)s.alloc_fail, (unsigned long long)g_cnt.tw_freed,
           (unsigned long long)g_cnt.tap_rx, (unsigned long long)g_cnt.tap_tx,
           (unsigned long long)g_cnt.tap_write_fail, (unsigned long long)g_cnt.requests,
-          (unsigned long long)g_cnt.responses, (unsigned long long)g_cnt.close_fail, s.led, why);
+          (unsigned long long)g_cnt.responses, (unsigned long long)g_cnt.close_fail, s.led,
+          (unsigned long long)g_cpu_cnt.busy_us, (unsigned long long)g_cpu_cnt.pieces,
+          (unsigned long long)g_cpu_cnt.queue_drop, (unsigned long long)g_cpu_cnt.queue_max, why);
 }
 
 int main(int argc, char **argv) {
@@ -239,6 +494,7 @@ int main(int argc, char **argv) {
   parse_args(argc, argv, &a);
   if (link_parse(a.link_in, &lin, err, sizeof err)) usage_error("--link-in: %s", err);
   if (link_parse(a.link_out, &lout, err, sizeof err)) usage_error("--link-out: %s", err);
+  if (a.cpu && cpu_parse(a.cpu, &g_cpu, err, sizeof err)) usage_error("--cpu: %s", err);
 
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
@@ -276,6 +532,7 @@ int main(int argc, char **argv) {
   now = mono_us();
   end = now + a.duration_s * 1000000ULL;
   next_flush = now + PCAP_FLUSH_US;
+  g_next_tick = now + (uint64_t)g_cpu.tick_ms * 1000;
   while (!g_stop) {
     struct pollfd fds[2] = {{g_tap, POLLIN, 0}, {g_bridge, POLLIN, 0}};
     struct timespec ts;
@@ -287,10 +544,14 @@ int main(int argc, char **argv) {
       break;
     }
     activity = pump(buf, now);
-    if (g_bridge < 0) stack_poll();
+    if (g_cpu.on) cpu_run(mono_us());
+    else if (g_bridge < 0) stack_poll();
     now = mono_us();
     wait_us = end - now;
-    if (g_bridge < 0) wait_us = min_u64(wait_us, (uint64_t)stack_sleep_ms() * 1000);
+    /* a busy modelled core runs no timers: it wakes when it is free (cpu_wait_us) */
+    if (g_bridge < 0 && !(g_cpu.on && g_busy_until > now))
+      wait_us = min_u64(wait_us, (uint64_t)stack_sleep_ms() * 1000);
+    if (g_cpu.on) wait_us = min_u64(wait_us, cpu_wait_us(now));
     if (tl) wait_us = min_u64(wait_us, (uint64_t)timeline_update(tl, now, activity) * 1000);
     wait_us = min_u64(wait_us, link_next_due(g_in) > now ? link_next_due(g_in) - now : 0);
     wait_us = min_u64(wait_us, link_next_due(g_out) > now ? link_next_due(g_out) - now : 0);

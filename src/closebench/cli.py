@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "closebench.commands.perf",
     "closebench.commands.sources",
     "closebench.commands.seed",
+    "closebench.commands.profiles",
+    "closebench.commands.bisect",
 )
 
 

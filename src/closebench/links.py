@@ -26,13 +26,13 @@ this module only validates the data and renders the spec strings the device take
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from closebench.errors import UserError, where
 from closebench.paths import benchmarks_dir, named_toml, toml_names
+from closebench.tomlfile import read_toml
 
 DIRECTIONS = ("to_device", "from_device")
 # Upper bounds are sanity limits against typos (a 10 s one-way delay is no Wi-Fi hop).
@@ -142,12 +142,7 @@ def _direction(path: Path, key: str, table: object) -> Direction:
 def load_link_file(path: Path | str) -> LinkProfile:
     """Read and validate one link profile; errors name the file and the field."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such link profile file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml(path, "link profile file")
     unknown = sorted(set(data) - {"description", *DIRECTIONS})
     if unknown:
         raise UserError(f"{where(path, unknown[0])}: unknown field")

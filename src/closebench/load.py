@@ -42,7 +42,6 @@ import math
 import os
 import shutil
 import sys
-import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +49,7 @@ from urllib.parse import urlsplit
 
 from closebench.errors import UserError, where
 from closebench.paths import benchmarks_dir, named_toml, toml_names
+from closebench.tomlfile import read_toml
 
 # The user classes benchmarks/locustfile.py defines; kept here so a profile can be
 # validated without importing locust (which monkey-patches the whole process with gevent).
@@ -273,12 +273,7 @@ def _phases(path: Path, value: object, run_time_s: float, interval_s: float) -> 
 def load_profile_file(path: Path | str) -> LoadProfile:
     """Read and validate one load profile; errors name the file and the field."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such load profile file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml(path, "load profile file")
     unknown = sorted(set(data) - set(REQUIRED) - set(OPTIONAL))
     if unknown:
         raise UserError(f"{where(path, unknown[0])}: unknown field")

@@ -22,6 +22,7 @@ from typing import Any
 from closebench import __version__, paths
 from closebench.bench import sandbox
 from closebench.bench.cell import CellPlan, run_cell
+from closebench.bench.source_ref import source_record
 from closebench.errors import UserError
 from closebench.links import LinkProfile, load_link
 from closebench.load import LoadProfile, load_profile
@@ -92,7 +93,10 @@ def make_matrix(
     run_time_s: float | None = None,
     cooldown_s: float | None = None,
     source_mode: str = "auto",
+    variant_list: Sequence[Variant] | None = None,
 ) -> Matrix:
+    """variant_list, when given, replaces loading `variants` by name (--source-ref and
+    --releases make variants at other commits of their source)."""
     if repetitions < 1:
         raise UserError("--repetitions must be at least 1")
     if lwip:
@@ -104,7 +108,7 @@ def make_matrix(
                     f"--lwip {release}: not buildable here (known: {', '.join(SUPPORTED)})"
                 )
     return Matrix(
-        variants=load_variants(variants),
+        variants=list(variant_list) if variant_list is not None else load_variants(variants),
         profiles=[load_profile(p) for p in profiles],
         links=[load_link(name) for name in links],
         repetitions=repetitions,
@@ -250,6 +254,13 @@ def _variant_record(variant: Variant, build: Any) -> dict[str, Any]:
         "tw_cap": em.tw_cap,
         "cull_closing": em.cull_closing,
         "known_differences": list(em.known_differences),
+        # another commit of the variant's source (--source-ref, --releases): the ref, the
+        # commits and their content hashes (computed on first use when not pinned)
+        "source_ref": source_record(variant),
+        "release": variant.release,
+        # the chip's speed: "model" (its [timing] core, below) or "host"
+        "device_speed": variant.device_speed if lwip else "host",
+        "timing": variant.timing.as_dict() if lwip and variant.timing else None,
     }
 
 
@@ -309,8 +320,14 @@ def run_matrix(
             label: {"ok": not bad, "contradictions": bad} for label, bad in verdicts.items()
         }
         run.save()
+        refs = {p.variant.label for p in plans if p.variant.source_ref is not None}
         for label, bad in verdicts.items():
-            if bad and not force:
+            if bad and label in refs:
+                # the manifest's [expect] describes the pinned commit, not this one: its
+                # probes are evidence of what changed, not a reason to skip the cells
+                log(f"verify {label}: differs from the pinned commit's manifest: {'; '.join(bad)}")
+                run.manifest["verify"][label]["other_commit"] = True
+            elif bad and not force:
                 skip[label] = f"skipped: failed verify ({bad[0]}; --force to measure anyway)"
                 log(f"verify {label}: FAILED, its cells are skipped: {'; '.join(bad)}")
     jobs = jobs or auto_jobs(matrix)

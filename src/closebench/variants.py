@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import tomllib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +18,8 @@ from typing import Any
 
 from closebench.errors import UserError, where
 from closebench.paths import variants_dir
+from closebench.timing import DEVICE_SPEEDS, DeviceTiming, parse_timing
+from closebench.tomlfile import read_toml
 from closebench.variant_schema import (
     ACCEPT_OVERFLOW_ANSWERS,
     ADMISSIONS,
@@ -41,6 +43,10 @@ from closebench.variant_schema import (
 )
 
 MANIFEST = "variant.toml"
+# `<variant>~<label>`: the variant built from another commit of its source (--source-ref).
+# Not "@", which already means an lwIP release in cell labels and `regress --pair`.
+REF_SEP = "~"
+REF_LABEL = re.compile(r"^[A-Za-z0-9._-]+$")
 # firmware_variants/device/ holds the emulated device's C source, not a variant.
 NOT_VARIANTS = frozenset({"device"})
 # Every manifest must state these; the orchestrator's per-variant bench tests read them.
@@ -60,6 +66,7 @@ CITED_BEHAVIOURS = ("close", "admission", "tw_cap", "cull_closing")
 APP_KNOBS = ("backlog", "read_timeout_ms")
 # `max_pcbs = "heap"` in TOML (which has no null) means: bounded only by heap -> None.
 HEAP_BOUND = "heap"
+MAX_PCB_COUNT = 65535  # lwIP counts PCBs in u16_t
 
 
 @dataclass(frozen=True)
@@ -141,7 +148,28 @@ class SourceArchive:
     repo: str  # owner/name
     commit: str
     paths: tuple[str, ...]
-    tree_sha256: str
+    # None: another commit than the manifest pins (--source-ref); hashed on first use
+    tree_sha256: str | None
+    pinned: bool = True  # False: the hash was computed from the archive, not checked
+
+
+@dataclass(frozen=True)
+class SourceRange:
+    """Commits of one repository that need other values than the manifest's defaults.
+
+    A commit is in the range when `since` is its ancestor (or itself) and `until`, if set,
+    is not. Only what a builder cannot take from the tree may change: the family (which
+    builder), the app's close mode (e.g. NodeMCU's net module left espconn for raw lwIP) and
+    known differences to add.
+    """
+
+    repo: str
+    since: str
+    until: str | None
+    family: str | None
+    known_differences: tuple[str, ...]
+    note: str = ""
+    close: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +180,7 @@ class Source:
     archives: tuple[SourceArchive, ...]
     known_differences: tuple[str, ...]  # what still differs from the board in an exact build
     note: str = ""
+    ranges: tuple[SourceRange, ...] = ()  # other values for ranges of commits (--source-ref)
 
     @property
     def label(self) -> str:
@@ -175,6 +204,20 @@ class Variant:
     source: Source | None = None
     # True once the bench runs the firmware's own stack source (see bench/variant_build.py).
     exact: bool = False
+    # The chip's speed ([timing]) and whether the device program applies it ("model") or
+    # answers at host speed ("host", the behaviour before the model; probes use it).
+    timing: DeviceTiming | None = None
+    device_speed: str = "host"
+    # The label of another commit of the source than the manifest pins (see at_source_ref);
+    # the name is then `<folder>~<label>`, so two refs of one variant are two stacks.
+    source_ref: str | None = None
+    # The release this stack is, when it came from the folder's releases.toml.
+    release: dict[str, str] | None = None
+
+    @property
+    def base_name(self) -> str:
+        """The variant folder's name (the name without a source ref)."""
+        return self.name.split(REF_SEP, 1)[0]
 
     @property
     def manifest_file(self) -> Path:
@@ -195,6 +238,77 @@ class Variant:
         emu = dataclasses.replace(self.emulation, known_differences=self.source.known_differences)
         return dataclasses.replace(self, exact=True, emulation=emu)
 
+    def at_source_ref(
+        self,
+        commits: dict[str, str],
+        label: str,
+        ranges: Iterable[SourceRange] = (),
+        release: dict[str, str] | None = None,
+    ) -> Variant:
+        """The same variant with its stack source at other commits (repo -> full commit id).
+
+        Options, app and timing stay the manifest's, except what `ranges` (the manifest's
+        `[[source.ranges]]` that contain these commits) change. At the pinned commits the
+        variant is itself (its hash is checked against the manifest as always).
+        """
+        source = self.source
+        if source is None:
+            raise UserError(f"{self.manifest_file}: no [source] table; --source-ref needs one")
+        if not REF_LABEL.match(label):
+            raise UserError(f"source ref label {label!r}: use letters, digits, '.', '_', '-'")
+        known = {a.repo for a in source.archives}
+        for repo in commits:
+            if repo not in known:
+                raise UserError(
+                    f"{self.name}: --source-ref {repo}=...: not a repository of its source "
+                    f"({', '.join(sorted(known))})"
+                )
+        archives = tuple(
+            a
+            if commits.get(a.repo, a.commit) == a.commit
+            else dataclasses.replace(a, commit=commits[a.repo], tree_sha256=None, pinned=False)
+            for a in source.archives
+        )
+        if archives == source.archives:
+            return dataclasses.replace(self, release=release) if release else self
+        family, close, extra = source.family, self.emulation.close, []
+        for rng in ranges:
+            family, close = rng.family or family, rng.close or close
+            extra += rng.known_differences
+        new_source = dataclasses.replace(
+            source,
+            family=family,
+            archives=archives,
+            known_differences=source.known_differences + tuple(extra),
+        )
+        return dataclasses.replace(
+            self,
+            name=f"{self.base_name}{REF_SEP}{label}",
+            emulation=dataclasses.replace(self.emulation, close=close),
+            source=new_source,
+            exact=False,
+            source_ref=label,
+            release=release,
+        )
+
+    def with_device_speed(self, speed: str) -> Variant:
+        """This variant on its modelled core ("model") or at host speed ("host")."""
+        if speed not in DEVICE_SPEEDS:
+            raise UserError(f"--device-speed {speed!r}: one of {', '.join(DEVICE_SPEEDS)}")
+        if self.kind != "lwip":
+            return self  # the Linux reference is the host's own kernel: host speed only
+        if speed == "model" and self.timing is None:
+            raise UserError(
+                f"{self.manifest_file}: no [timing] table; run it with --device-speed host"
+            )
+        return dataclasses.replace(self, device_speed=speed)
+
+    def speed_args(self) -> list[str]:
+        """The device program's --cpu flag when the model applies, else nothing."""
+        if self.device_speed == "model" and self.timing is not None:
+            return ["--cpu", self.timing.device_spec()]
+        return []
+
     def device_args(self) -> list[str]:
         """Flags for the device program: how this firmware's API closes and admits.
 
@@ -208,6 +322,7 @@ class Variant:
         app = [
             *(["--backlog", str(emu.backlog)] if emu.backlog else []),
             *(["--read-timeout-ms", str(emu.read_timeout_ms)] if emu.read_timeout_ms else []),
+            *self.speed_args(),
         ]
         if self.exact:
             return [
@@ -309,13 +424,7 @@ def load_variants(names: Iterable[str] | None = None) -> list[Variant]:
 
 def load_variant_file(path: Path) -> Variant:
     path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such manifest") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml(path, "manifest")
     return _parse(Table(data, path), path.parent)
 
 
@@ -345,7 +454,7 @@ def _parse(top: Table, folder: Path) -> Variant:
             "name", "kind", "firmware", "version", "chip", "stack", "summary",
             "citations", "emulation", "expect", "hardware",
         ),
-        optional=("source",),
+        optional=("source", "timing"),
     )  # fmt: skip
     name = top.text("name")
     if name != folder.name:
@@ -359,6 +468,7 @@ def _parse(top: Table, folder: Path) -> Variant:
     expect = _expect(top.sub("expect"))
     hardware = _hardware(top, folder, kind)
     source = _source(top.sub("source"), kind) if "source" in top.data else None
+    timing = parse_timing(top.sub("timing"), kind) if "timing" in top.data else None
     return Variant(
         name=name,
         path=folder,
@@ -373,13 +483,16 @@ def _parse(top: Table, folder: Path) -> Variant:
         hardware=hardware,
         citations=citations,
         source=source,
+        timing=timing,
     )
 
 
 def _source(table: Table, kind: str) -> Source:
     if kind != "lwip":
         raise table.fail("family", "only lwip-kind variants build a stack from source")
-    table.check_keys(required=("family", "archives", "known_differences"), optional=("note",))
+    table.check_keys(
+        required=("family", "archives", "known_differences"), optional=("note", "ranges")
+    )
     archives = []
     for item in table.subtables("archives"):
         item.check_keys(required=("repo", "commit", "paths", "tree_sha256"))
@@ -398,11 +511,42 @@ def _source(table: Table, kind: str) -> Source:
         archives.append(SourceArchive(repo, commit, paths, check_sha256(item, "tree_sha256")))
     if not archives:
         raise table.fail("archives", "needs at least one archive")
+    repos = {a.repo for a in archives}
     return Source(
         family=table.text("family"),
         archives=tuple(archives),
         known_differences=table.strings("known_differences"),
         note=table.get("note", str, ""),
+        ranges=tuple(_source_range(t, repos) for t in table.subtables("ranges"))
+        if "ranges" in table.data
+        else (),
+    )
+
+
+def _source_range(item: Table, repos: set[str]) -> SourceRange:
+    item.check_keys(
+        required=("repo", "since", "note"),
+        optional=("until", "family", "close", "known_differences"),
+    )
+    repo = item.text("repo")
+    if repo not in repos:
+        raise item.fail("repo", f"{repo!r} is not one of the source's archives")
+    ends = {}
+    for key in ("since", "until"):
+        if key in item.data:
+            ends[key] = item.text(key)
+            if not COMMIT.match(ends[key]):
+                raise item.fail(key, f"must be a full 40-digit commit id, got {ends[key]!r}")
+    return SourceRange(
+        repo=repo,
+        since=ends["since"],
+        until=ends.get("until"),
+        family=item.text("family") if "family" in item.data else None,
+        close=item.choice("close", CLOSE_MODES) if "close" in item.data else None,
+        known_differences=item.strings("known_differences")
+        if "known_differences" in item.data
+        else (),
+        note=item.text("note"),
     )
 
 
@@ -432,11 +576,16 @@ def _emulation(emu: Table, kind: str) -> Emulation:
         close = emu.choice("close", CLOSE_MODES)
     admission = emu.choice("admission", ADMISSIONS)
     limit = emu.count("admission_limit")
+    if limit > MAX_PCB_COUNT:
+        raise emu.fail(
+            "admission_limit", f"must be <= {MAX_PCB_COUNT} (a count of PCBs), got {limit}"
+        )
     if (admission == "none") != (limit == 0):
         raise emu.fail(
             "admission_limit", f"must be 0 exactly when admission is 'none' (got {limit})"
         )
     declared = _options(emu.sub("options", {}), kind)
+    _check_option_values(emu, declared)
     active = [opt for opt in declared if opt.applies_to(lwip)]
     cites = emu.sub("cite")
     cites.check_keys(required=CITED_BEHAVIOURS, optional=("lwip", *APP_KNOBS))
@@ -493,6 +642,17 @@ def _options(options: Table, kind: str) -> list[DeclaredOption]:
         min_lwip = opt.choice("min_lwip", LWIP_RELEASES) if "min_lwip" in opt.data else None
         declared.append(DeclaredOption(name, value, _citation(opt.sub("cite")), min_lwip))
     return declared
+
+
+def _check_option_values(emu: Table, declared: list[DeclaredOption]) -> None:
+    """Option names and ranges against lwIP's opt.h (shipped as data), without a build."""
+    from closebench.lwip_options import check_options
+
+    for release in LWIP_RELEASES:
+        chosen = {o.name: o.value for o in declared if o.applies_to(release)}
+        problems = check_options(release, chosen)
+        if problems:
+            raise emu.fail("options", f"{problems[0]} (lwIP {release})")
 
 
 def _gated_differences(declared: Iterable[DeclaredOption], lwip: str | None) -> tuple[str, ...]:

@@ -9,27 +9,36 @@ So, per connection (client view, joined to the device view by ports and time):
 - `link_lost_pkts`: packets the link dropped (client-sent packets the device never saw plus
   device-sent packets the client never saw); NaN where there is no device view (a board, or a
   capture analysed on its own).
-- `stack_fault`: the close went wrong because of a stack: it did not end gracefully (RST,
-  half-closed, abandoned, refused, SYN unanswered, ...), or it ended gracefully but with
-  retransmitted FINs or extra teardown packets while the link lost none of its packets (the
-  stack itself did not answer in time: e.g. a FIN left unACKed). A SYN that went unanswered
-  only because the link lost every packet of it is not a stack fault.
-- `loss_recovery`: a graceful close whose retransmissions or extra teardown packets come with
-  packets the link lost (or, without a device view, cannot be attributed).
+- `link_reordered`: packets of this connection reached the other side in another order than
+  they were sent (the emulated link reorders and jitters); checked only where it decides
+  something (a troubled close with no packet lost), from both captures; NaN elsewhere.
+- `stack_fault`: the close went wrong because of a stack: the device sent a RST, or the close
+  did not end gracefully (half-closed, abandoned, refused, SYN unanswered, a client RST, ...)
+  or ended gracefully with retransmitted FINs, RSTs or extra teardown packets, while the link
+  neither lost nor reordered any of its packets (the stacks did it themselves: e.g. a FIN
+  left unACKed).
+- `loss_recovery`: trouble that follows the link: a close with retransmissions, extra packets
+  or a client-side RST where the link lost or reordered packets of the connection (or, without
+  a device view, a graceful close whose extra packets cannot be attributed).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
+from closebench.analysis.capture_reader import ReadReport, iter_chunks
+from closebench.analysis.decode import AddressBook, decode_chunk
 from closebench.analysis.params import AnalysisParams
 from closebench.analysis.summary import rate
 
 # A device-view connection starts at most this long after the client's first SYN (the SYN's
 # own retransmissions: Linux sends them 1, 3, 7 s after the first).
 MATCH_WINDOW_S = 8.0
-ATTRIBUTION_COLS = ("link_lost_pkts", "stack_fault", "loss_recovery")
+ATTRIBUTION_COLS = ("link_lost_pkts", "link_reordered", "stack_fault", "loss_recovery")
+PORT_MASK = np.uint64(0xFFFF)
 
 
 def _device_twin(client: pd.DataFrame, device: pd.DataFrame) -> pd.DataFrame:
@@ -65,27 +74,95 @@ def link_losses(client: pd.DataFrame, device: pd.DataFrame | None) -> pd.Series:
     return lost.where(twin["dev_first_ts"].notna(), client["pkts_client"]).astype(float)
 
 
+def packet_table(path: Path) -> pd.DataFrame:
+    """Every TCP packet of a capture: ts, sender and receiver port, seq, ack, flags, length."""
+    report = ReadReport()
+    book = AddressBook()
+    parts = []
+    for chunk in iter_chunks(Path(path), report):
+        d = decode_chunk(chunk, book)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "ts": d.ts,
+                    "sport": (d.src & PORT_MASK).astype(np.int64),
+                    "dport": (d.dst & PORT_MASK).astype(np.int64),
+                    "seq": d.seq,
+                    "ack": d.ack,
+                    "flags": d.flags,
+                    "plen": d.plen,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _order_changed(sent: pd.DataFrame, received: pd.DataFrame) -> bool:
+    """True when packets that arrived did so in another order than they were sent."""
+    key = ["seq", "ack", "flags", "plen"]
+    sent = sent.drop_duplicates(key)
+    arrived = received.drop_duplicates(key).reset_index(drop=True)
+    arrived["pos"] = arrived.index
+    both = sent.merge(arrived[[*key, "pos"]], on=key, how="inner")
+    return bool((both["pos"].diff().dropna() < 0).any())
+
+
+def reordered(row: pd.Series, client_pkts: pd.DataFrame, device_pkts: pd.DataFrame) -> bool:
+    """Did the link reorder this connection's packets, in either direction?"""
+    lo, hi = row["first_ts"] - 1.0, row["last_ts"] + MATCH_WINDOW_S
+
+    def part(pkts: pd.DataFrame, sport: int, dport: int) -> pd.DataFrame:
+        sel = (pkts["sport"] == sport) & (pkts["dport"] == dport)
+        sel &= (pkts["ts"] >= lo) & (pkts["ts"] <= hi)
+        return pkts[sel]
+
+    c, d = int(row["client_port"]), int(row["device_port"])
+    up = _order_changed(part(client_pkts, c, d), part(device_pkts, c, d))
+    down = _order_changed(part(device_pkts, d, c), part(client_pkts, d, c))
+    return up or down
+
+
 def attribute(
-    client: pd.DataFrame, device: pd.DataFrame | None, params: AnalysisParams | None = None
+    client: pd.DataFrame,
+    device: pd.DataFrame | None,
+    params: AnalysisParams | None = None,
+    *,
+    captures: tuple[Path, Path] | None = None,
 ) -> pd.DataFrame:
-    """The client-view table with link_lost_pkts, stack_fault and loss_recovery added."""
+    """The client-view table with link_lost_pkts, link_reordered, stack_fault, loss_recovery.
+
+    captures: (client pcap, device pcap) to check reordering where a troubled close lost no
+    packet; without them such a close counts as the stacks' doing.
+    """
     params = params or AnalysisParams()
     lost = link_losses(client, device)
-    graceful = client["close_kind"].astype(str) == "graceful"
+    kind = client["close_kind"].astype(str)
+    graceful = kind == "graceful"
     anomalous = (
         (client["fin_retx_client"] + client["fin_retx_device"] > 0)
         | (client["rst_client"] + client["rst_device"] > 0)
         | (client["teardown_pkts"] > params.clean_teardown_max_pkts)
     )
+    troubled = ~graceful | anomalous
     known = lost.notna()
-    lossless = known & (lost == 0)
-    all_lost = known & (lost >= client["pkts_client"]) & (client["pkts_device"] == 0)
-    unanswered = client["close_kind"].astype(str) == "syn_unanswered"
-    stack_fault = (~graceful & ~(unanswered & all_lost)) | (graceful & anomalous & lossless)
+    reorder = pd.Series(np.nan, index=client.index, dtype=float)
+    if captures is not None and known.any():
+        ask = troubled & known & (lost == 0)
+        if ask.any():
+            cpk, dpk = packet_table(captures[0]), packet_table(captures[1])
+            for i in client.index[ask]:
+                reorder[i] = float(reordered(client.loc[i], cpk, dpk))
+    disturbed = (known & (lost > 0)) | (reorder == 1.0)
+    device_rst = client["rst_device"] > 0
+    undetermined = ~known & graceful  # no device view: a graceful close's extras stay open
+    stack_fault = troubled & (device_rst | (~disturbed & ~undetermined))
     out = client.copy()
     out["link_lost_pkts"] = lost
+    out["link_reordered"] = reorder
     out["stack_fault"] = stack_fault.to_numpy(dtype=bool)
-    out["loss_recovery"] = (graceful & anomalous & ~lossless).to_numpy(dtype=bool)
+    out["loss_recovery"] = (troubled & ~stack_fault & (disturbed | undetermined)).to_numpy(
+        dtype=bool
+    )
     return out
 
 

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import ipaddress
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from closebench.analysis.capture_reader import ReadReport, iter_chunks
+from closebench.analysis.capture_reader import (
+    SUPPORTED_LINKTYPES,
+    ReadReport,
+    iter_chunks,
+    linktype_name,
+    unsupported_linktype,
+)
 from closebench.analysis.classify import Parts, frame_part
 from closebench.analysis.decode import AddressBook, decode_chunk
 from closebench.analysis.malloc_tune import analysis_memory
@@ -37,10 +46,29 @@ def analyze_capture(
     device_ip: str | None = None,
     load_stop: float | None = None,
     params: AnalysisParams | None = None,
+    allow_damaged: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> AnalysisResult:
+    """allow_damaged: analyse the records before a damaged one instead of an error.
+    progress(bytes_read, file_size) is called after each chunk."""
     # Fewer page faults and no huge-page stalls from chunk-sized buffers (malloc_tune.py).
     with analysis_memory():
-        return _analyze(path, device_ip=device_ip, load_stop=load_stop, params=params)
+        return _analyze(
+            path,
+            device_ip=device_ip,
+            load_stop=load_stop,
+            params=params,
+            report=ReadReport(allow_damaged=allow_damaged),
+            progress=progress,
+        )
+
+
+def _foreign_links(linktype: np.ndarray, seen: Counter[int]) -> None:
+    """Count records whose link type decode.py cannot read (pcapng interfaces may differ)."""
+    foreign = ~np.isin(linktype, list(SUPPORTED_LINKTYPES))
+    if foreign.any():
+        kinds, counts = np.unique(linktype[foreign], return_counts=True)
+        seen.update(dict(zip(kinds.tolist(), counts.tolist(), strict=True)))
 
 
 def _analyze(
@@ -49,6 +77,8 @@ def _analyze(
     device_ip: str | None,
     load_stop: float | None,
     params: AnalysisParams | None,
+    report: ReadReport,
+    progress: Callable[[int, int], None] | None,
 ) -> AnalysisResult:
     params = params or AnalysisParams()
     path = Path(path)
@@ -67,9 +97,12 @@ def _analyze(
         if rec is not None:
             parts.add(frame_part(rec, book, device_ip, load_stop, params))
 
-    report = ReadReport()
     skipped = {"non_tcp": 0, "snaplen_cut": 0, "malformed": 0}
+    foreign: Counter[int] = Counter()
     for chunk in iter_chunks(path, report, params.chunk_packets):
+        _foreign_links(chunk.linktype, foreign)
+        if progress is not None:
+            progress(report.position, report.size)
         decoded = decode_chunk(chunk, book)
         skipped["non_tcp"] += decoded.skipped_non_tcp
         skipped["snaplen_cut"] += decoded.skipped_cut
@@ -90,6 +123,10 @@ def _analyze(
         warnings.append(f"{skipped['malformed']} malformed IP/TCP packets were skipped")
     if report.records == 0:
         raise UserError(f"{path}: capture contains no packets")
+    if foreign and tracker.packets == 0:
+        raise unsupported_linktype(path, foreign.most_common(1)[0][0])
+    for lt, count in sorted(foreign.items()):
+        warnings.append(f"{count} records of unsupported link type {linktype_name(lt)} skipped")
     if tracker.packets == 0:
         warnings.append(f"{path}: no TCP packets among {report.records} records")
     n_skipped = report.records - tracker.packets

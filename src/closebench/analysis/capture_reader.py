@@ -5,13 +5,18 @@ by scapy's RawPcapNgReader (kept library, ~0.5 M records/s here); we only copy t
 HEAD_BYTES of each frame into one contiguous buffer per chunk so that header fields can be
 decoded with numpy.
 Damage is reported, never hidden: a cut-off last record becomes a warning with the byte
-offset, a file that is not a capture at all becomes a UserError.
+offset; a damaged record (a length no capture can have, a broken pcapng block) is a
+UserError with its byte offset, as tshark calls such a file damaged, unless the caller
+allows damage (then the records before it are analysed and a warning says where it stopped);
+a file that is not a capture at all, or of a link type we cannot decode, is a UserError.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +33,35 @@ DEFAULT_CHUNK = 65536
 
 PCAP_MAGICS = {b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1"}
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+# Wireshark's limit for a record (WTAP_MAX_PACKET_SIZE_STANDARD): a longer one makes tshark
+# call the file damaged ("File has N-byte packet, bigger than maximum of 262144").
+MAX_RECORD = 262144
+# Wireshark's pcapng MAX_BLOCK_SIZE: a longer block length is damage, not a cut file.
+MAX_BLOCK = 134348832
+
+# Link types decode.py understands, and names for the usual foreign ones (pcap-linktype(7)).
+SUPPORTED_LINKTYPES = frozenset({0, 1, 12, 14, 101, 108, 113, 228, 229, 276})
+LINKTYPE_NAMES = {
+    0: "NULL",
+    1: "ETHERNET",
+    9: "PPP",
+    101: "RAW",
+    105: "IEEE802_11",
+    108: "LOOP",
+    113: "LINUX_SLL",
+    127: "IEEE802_11_RADIOTAP",
+    147: "USER0",
+    187: "BLUETOOTH_HCI_H4",
+    192: "PPI",
+    195: "IEEE802_15_4_WITHFCS",
+    201: "BLUETOOTH_HCI_H4_WITH_PHDR",
+    220: "USB_LINUX_MMAPPED",
+    228: "IPV4",
+    229: "IPV6",
+    249: "USBPCAP",
+    253: "NETLINK",
+    276: "LINUX_SLL2",
+}
 
 
 @dataclass
@@ -53,6 +87,46 @@ class ReadReport:
 
     records: int = 0
     warnings: list[str] = field(default_factory=list)
+    allow_damaged: bool = False  # damaged record: warn and stop instead of an error
+    size: int = 0  # file bytes
+    position: int = 0  # bytes read so far (for progress)
+
+    def damaged(self, path: Path, offset: int, why: str) -> None:
+        """A record tshark would call damaged: an error, or a warning if allowed."""
+        where = f"capture damaged at byte {offset} of {self.size} ({why})"
+        if not self.allow_damaged:
+            raise UserError(
+                f"{path}: {where}; --allow-damaged analyses the {self.records} records before it"
+            )
+        self.warnings.append(f"{where}; analysed the {self.records} records before it")
+
+
+def linktype_name(linktype: int) -> str:
+    name = LINKTYPE_NAMES.get(linktype)
+    return f"{linktype} ({name})" if name else str(linktype)
+
+
+def unsupported_linktype(path: Path, linktype: int) -> UserError:
+    return UserError(
+        f"{path}: link type {linktype_name(linktype)} is not supported "
+        "(Ethernet, Linux cooked, raw IP and loopback captures are)"
+    )
+
+
+def check_capture_path(path: Path) -> int:
+    """The file's size; a one-line error for a missing file, a folder, a FIFO or a device."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such capture file") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read capture file ({exc.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UserError(f"{path}: is a folder, not a capture file")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device or special file"
+        raise UserError(f"{path}: is {kind}, not a capture file (analyze reads a saved capture)")
+    return st.st_size
 
 
 def _open_reader(fh: BinaryIO, path: Path) -> tuple[Any, bool]:
@@ -84,9 +158,7 @@ def iter_chunks(
 ) -> Iterator[RawChunk]:
     """Yield RawChunk objects; append problems to `report.warnings`."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such capture file")
-    size = os.path.getsize(path)
+    size = report.size = check_capture_path(path)
     # scapy logs "packet has been truncated" itself; we report it with an offset instead.
     logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
     with open(path, "rb") as fh:
@@ -109,13 +181,13 @@ def iter_chunks(
             try:
                 item = reader._read_packet()
             except EOFError:
+                why = _pcapng_damage(fh, record_start, size, getattr(reader, "endian", "<"))
+                if why:
+                    report.damaged(path, record_start, why)
                 fh.seek(record_start)  # a partial record header was consumed: report it
                 break
             except Exception as exc:  # corrupt block structure inside a pcapng
-                report.warnings.append(
-                    f"capture damaged at byte {record_start} of {size} ({exc}); "
-                    f"analysed the {report.records} records before it"
-                )
+                report.damaged(path, record_start, " ".join(str(exc).split()))
                 break
             if item is None:
                 continue
@@ -141,6 +213,7 @@ def iter_chunks(
             lts.append(lt)
             report.records += 1
             if len(heads) >= chunk_size:
+                report.position = fh.tell()
                 yield _pack(frame, heads, ts, lts)
                 frame += len(heads)
                 heads, ts, lts = [], [], []
@@ -150,8 +223,28 @@ def iter_chunks(
                 f"capture truncated: {size - end} trailing bytes at byte {end} of {size} "
                 "do not form a complete record (capture cut while writing?)"
             )
+        report.position = end
         if heads:
             yield _pack(frame, heads, ts, lts)
+
+
+def _pcapng_damage(fh: BinaryIO, start: int, size: int, endian: str) -> str | None:
+    """Why the pcapng block at `start` is damaged, or None if it is only cut by the file end.
+
+    scapy ends the file quietly (EOFError) on both; tshark calls the first damaged."""
+    fh.seek(start)
+    head = fh.read(8)
+    if len(head) < 8:
+        return None
+    length = struct.unpack(endian + "I", head[4:])[0]
+    if length < 12 or length % 4 or length > MAX_BLOCK:
+        return f"pcapng block length {length} is invalid"
+    if start + length > size:
+        return None
+    fh.seek(start + length - 4)
+    if struct.unpack(endian + "I", fh.read(4))[0] != length:
+        return f"pcapng block length {length} differs from the length at the block's end"
+    return None
 
 
 def _split(chunk: RawChunk, size: int) -> Iterator[RawChunk]:

@@ -6,8 +6,6 @@ import json
 import os
 from pathlib import Path
 
-import pandas as pd
-
 from closebench.analysis.attribution import attribute, attribution_summary
 from closebench.analysis.capture import AnalysisResult
 from closebench.errors import UserError
@@ -15,11 +13,17 @@ from closebench.schema import RESULT_SCHEMA_VERSION as SCHEMA_VERSION
 
 
 def write_outputs(
-    result: AnalysisResult, out_dir: str | Path, device_view: pd.DataFrame | None = None
+    result: AnalysisResult, out_dir: str | Path, device_view: AnalysisResult | None = None
 ) -> tuple[Path, Path]:
-    """device_view: the same connections from the device's own capture, which lets each close's
-    extra packets be put down to the link or to a stack (analysis/attribution.py)."""
-    result.connections = attribute(result.connections, device_view)
+    """device_view: the analysis of the device's own capture of the same connections, which
+    lets each close's extra packets be put down to the link or to a stack (attribution.py)."""
+    if device_view is None:
+        result.connections = attribute(result.connections, None)
+    else:
+        captures = (Path(result.source), Path(device_view.source))
+        result.connections = attribute(
+            result.connections, device_view.connections, captures=captures
+        )
     result.summary |= attribution_summary(result.connections)
     out = Path(out_dir)
     try:
@@ -27,21 +31,35 @@ def write_outputs(
     except OSError as exc:
         raise UserError(f"cannot create output folder {out}: {exc.strerror}") from None
     parquet = out / "connections.parquet"
-    result.connections.to_parquet(parquet, index=False)
-
     metrics_path = out / "metrics.json"
-    metrics: dict = {}
-    if metrics_path.exists():
-        try:
-            metrics = json.loads(metrics_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UserError(f"{metrics_path}: existing file is not valid JSON ({exc})") from None
-        if not isinstance(metrics, dict):
-            raise UserError(f"{metrics_path}: existing file is not a JSON object")
+    metrics = _existing_metrics(metrics_path)  # refuse a bad one before writing anything
     metrics.setdefault("schema_version", SCHEMA_VERSION)
     metrics["analysis"] = result.summary
-    # Atomic replace: other sections written by other steps are never half-lost.
-    tmp = metrics_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(metrics, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, metrics_path)
+    # Both files go to temporary names and are renamed only once both are written: a
+    # failure (disk full, interrupt) leaves neither a partial file nor a half-updated pair.
+    tmp_parquet = out / ".connections.parquet.tmp"
+    tmp_metrics = out / ".metrics.json.tmp"
+    try:
+        result.connections.to_parquet(tmp_parquet, index=False)
+        tmp_metrics.write_text(json.dumps(metrics, indent=2, sort_keys=False) + "\n")
+        os.replace(tmp_parquet, parquet)
+        os.replace(tmp_metrics, metrics_path)
+    except OSError as exc:
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        tmp_parquet.unlink(missing_ok=True)
+        tmp_metrics.unlink(missing_ok=True)
     return parquet, metrics_path
+
+
+def _existing_metrics(metrics_path: Path) -> dict:
+    """metrics.json as written by other steps (other sections are kept), or {}."""
+    if not metrics_path.exists():
+        return {}
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{metrics_path}: existing file is not valid JSON ({exc})") from None
+    if not isinstance(metrics, dict):
+        raise UserError(f"{metrics_path}: existing file is not a JSON object")
+    return metrics

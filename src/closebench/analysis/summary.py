@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,26 @@ def wilson(count: int, total: int) -> tuple[float, float]:
     dist = Z_95 * np.sqrt(q * (1.0 - q) / n + crit2 / (4.0 * n**2))
     dist /= denom
     return float(np.clip(center - dist, 0, 1)), float(np.clip(center + dist, 0, 1))
+
+
+@dataclass
+class Rate:
+    """k of n connections, with its Wilson 95% interval (nan without connections)."""
+
+    k: int
+    n: int
+
+    @property
+    def p(self) -> float:
+        return self.k / self.n if self.n else math.nan
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        return wilson(self.k, self.n) if self.n else (math.nan, math.nan)
+
+    def text(self) -> str:
+        lo, hi = self.ci
+        return f"{100 * self.p:.1f}% [{100 * lo:.1f}-{100 * hi:.1f}] ({self.k}/{self.n})"
 
 
 def rate(count: int, total: int) -> dict[str, Any]:

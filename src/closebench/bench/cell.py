@@ -51,7 +51,10 @@ class CellPlan:
     @property
     def seed(self) -> int:
         """Same cell, same link drops, on every machine."""
-        digest = hashlib.sha256(f"closebench-link:{self.id}".encode()).digest()
+        # by the variant folder's name: every commit of one variant (--source-ref) gets the
+        # same link drops, so two commits are compared on the same link
+        cid = self.id.replace(self.variant.name, self.variant.base_name, 1)
+        digest = hashlib.sha256(f"closebench-link:{cid}".encode()).digest()
         return int.from_bytes(digest[:8], "big") >> 1
 
 
@@ -173,7 +176,7 @@ def analyse(
     if device_pcap.exists():
         dev = analyze_capture(device_pcap, device_ip=device_ip, load_stop=load_stop)
     # Both views: which extra teardown packets the link caused and which a stack did.
-    write_outputs(result, cell_dir, device_view=dev.connections if dev else None)
+    write_outputs(result, cell_dir, device_view=dev)
     metrics = json.loads((cell_dir / "metrics.json").read_text())
     if dev is not None:
         metrics["device_view"] = dev.summary

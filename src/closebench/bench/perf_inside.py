@@ -24,10 +24,13 @@ from closebench.bench.testbed import DeviceSpec, Testbed
 CONCURRENCY = 50  # connections in flight per client process: enough to keep the device busy
 
 
-def _client_loop(duration_s: float, max_conns: int, out: Any) -> None:
-    """One client process: CONCURRENCY greenlets, each a new connection per request (HEAD,
-    read the answer, client closes), on gevent's loop without locust's bookkeeping: the
-    fastest client this machine has, so the rate is the device's, as far as 2 cores allow."""
+def _client_loop(
+    duration_s: float, max_conns: int, out: Any, concurrency: int = CONCURRENCY
+) -> None:
+    """One client process: `concurrency` greenlets (CONCURRENCY by default), each a new
+    connection per request (HEAD, read the answer, client closes), on gevent's loop without
+    locust's bookkeeping: the fastest client this machine has, so the rate is the device's, as
+    far as 2 cores allow."""
     import gevent
 
     from closebench.green_client import request_once
@@ -46,7 +49,7 @@ def _client_loop(duration_s: float, max_conns: int, out: Any) -> None:
             kind = result.error.kind if result.error else "ok"
             counts[kind] = counts.get(kind, 0) + 1
 
-    gevent.joinall([gevent.spawn(user) for _ in range(CONCURRENCY)])
+    gevent.joinall([gevent.spawn(user) for _ in range(concurrency)])
     out.put((counts, load_start, time.time()))
 
 
@@ -149,7 +152,15 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     if spec["mode"] == "loops":
         q: Any = mp.Queue()
         procs = [
-            mp.Process(target=_client_loop, args=(spec["duration_s"], spec["max_conns"], q))
+            mp.Process(
+                target=_client_loop,
+                args=(
+                    spec["duration_s"],
+                    spec["max_conns"],
+                    q,
+                    spec.get("concurrency", CONCURRENCY),
+                ),
+            )
             for _ in range(spec["clients"])
         ]
         for p in procs:

@@ -30,7 +30,11 @@ LINK_ONLY_LWIP = "2.1.3"  # the Linux reference borrows cbdev only as its link
 
 
 def archives_of(source: Source) -> list[exact_source.Archive]:
-    return [exact_source.Archive(a.repo, a.commit, a.paths, a.tree_sha256) for a in source.archives]
+    # an unpinned archive (--source-ref) has its hash filled in by resolve() before unpacking
+    return [
+        exact_source.Archive(a.repo, a.commit, a.paths, a.tree_sha256 or "")
+        for a in source.archives
+    ]
 
 
 def exact_key(source: Source, options: dict[str, object], module_digest: str) -> str:
@@ -96,6 +100,8 @@ def resolve(
     """The variant as it will run (marked exact or not) and its device build."""
     if variant.kind != "lwip":
         return variant, build_device(LINK_ONLY_LWIP, {}, log=log)
+    if variant.source_ref is not None:
+        return _resolve_ref(variant, mode, log)
     if mode == "approximation":
         return variant, _approximation(variant, "approximation chosen", log)
     why = _no_exact_reason(variant)
@@ -111,6 +117,25 @@ def resolve(
     if mode == "exact":
         raise UserError(f"{variant.name}: no exact-source build ({why})")
     return variant, _approximation(variant, why, log)
+
+
+def _resolve_ref(
+    variant: Variant, mode: SourceMode, log: Callable[[str], None]
+) -> tuple[Variant, DeviceBuild]:
+    """Another commit of the source: only its own source, never the approximation (which
+    knows nothing of that commit)."""
+    from closebench.bench.source_ref import pin_on_first_use
+
+    if mode == "approximation":
+        raise UserError(f"{variant.name}: a source ref builds the firmware's own source only")
+    assert variant.source is not None
+    if variant.source.family not in exact.families():
+        raise UserError(f"{variant.name}: no builder for source family {variant.source.family!r}")
+    try:
+        pinned = pin_on_first_use(variant, log)
+    except exact_source.SourceUnavailable as exc:
+        raise UserError(f"{variant.name}: {exc}") from None
+    return pinned.as_exact(), build_exact(pinned, log)
 
 
 def _no_exact_reason(variant: Variant) -> str | None:

@@ -10,24 +10,41 @@ from closebench.bench import netsetup
 from closebench.bench.session import bring_up
 from closebench.bench.variant_build import resolve
 from closebench.commands.source_flags import add_source_flags
+from closebench.commands.speed_flags import add_speed_flag
 from closebench.links import load_link
 from closebench.variants import load_variant
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    bench = sub.add_parser("bench", help="the emulated bench by hand")
+    bench = sub.add_parser(
+        "bench",
+        help="the emulated bench by hand",
+        description="Work with the emulated bench by hand (needs root: network namespaces, "
+        "TAP devices).",
+    )
     bsub = bench.add_subparsers(dest="bench_command", metavar="ACTION", required=True)
-    up = bsub.add_parser("up", help="bring one device up until Ctrl-C")
-    up.add_argument("--variant", required=True)
-    up.add_argument("--link", default="ideal")
+    up = bsub.add_parser(
+        "up",
+        help="bring one device up until Ctrl-C",
+        description="Build and start one variant's device program on the emulated bench, "
+        "print how to reach it from the client namespace, and keep it up until Ctrl-C or "
+        "--minutes. Captures and the timeline go to results/bench-up-<time>-<variant>/.",
+    )
+    up.add_argument("--variant", required=True, help="variant name (firmware_variants/<name>)")
+    up.add_argument(
+        "--link",
+        default="ideal",
+        help="link profile (benchmarks/links/<name>.toml; default %(default)s)",
+    )
     up.add_argument("--lwip", help="build on this lwIP release instead of the variant's own")
     up.add_argument("--minutes", type=float, default=60, help="stop by itself after this long")
     add_source_flags(up)
+    add_speed_flag(up)
     up.set_defaults(func=cmd_up)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    variant = load_variant(args.variant)
+    variant = load_variant(args.variant).with_device_speed(args.device_speed)
     if args.lwip and variant.kind == "lwip":
         variant = variant.with_lwip(args.lwip)
     mode = "approximation" if args.lwip else args.source_mode

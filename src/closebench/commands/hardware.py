@@ -11,7 +11,7 @@ from typing import Any
 from closebench.errors import UserError
 from closebench.hardware.lab import lab_path, load_lab
 from closebench.hardware.plan import build_flash_plan
-from closebench.hardware.safety import check_load_target
+from closebench.hardware.safety import check_load_target, dry_run_checks
 from closebench.hardware.secrets import Secrets, placeholder_values, wifi_secrets
 
 
@@ -24,7 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--variant", required=True, help="variant name (firmware_variants/<name>)")
     p.add_argument("--board", required=True, help="board name from the lab file")
     p.add_argument("--lab", help="lab file (default: $CLOSEBENCH_LAB)")
-    p.add_argument("--dry-run", action="store_true", help="print the plan, touch nothing")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the whole plan, touch nothing; checks that would refuse (capture "
+        "interface, serial port, device address) are marked 'would refuse'",
+    )
     p.set_defaults(func=handle_flash)
 
 
@@ -40,11 +45,13 @@ def handle_flash(args: argparse.Namespace) -> int:
     lab = load_lab(lab_path(args.lab))
     board = lab.board(args.board)
     variant = _load_variant(args.variant)
+    if args.dry_run:
+        # The whole plan even without the lab at hand; each failing check is marked.
+        target, refusals = dry_run_checks(lab, board)
+        print(build_flash_plan(variant, board, lab, target).render(refusals=refusals))
+        return 0
     target = check_load_target(lab)
     plan = build_flash_plan(variant, board, lab, target)
-    if args.dry_run:
-        print(plan.render())
-        return 0
     # Secrets are checked before anything touches the board: failing after an erase would
     # leave it blank.
     # Arduino / IDF images carry their app (credentials are the build's business).

@@ -7,12 +7,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from closebench import paths
+from closebench.commands.ref_flags import add_ref_flags, chosen_variants
 from closebench.commands.source_flags import add_source_flags
+from closebench.commands.speed_flags import add_speed_flag
 from closebench.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("probe", help="close-handling probes (fingerprint) against variants")
+    p = sub.add_parser(
+        "probe",
+        help="close-handling probes (fingerprint) against variants",
+        description="Run the close-handling probes (crafted packet exchanges) against each "
+        "variant's device program and print measured vs expected per behaviour; exit "
+        "non-zero when a probe contradicts the variant's manifest.",
+    )
     p.add_argument(
         "--variant", action="append", required=True, help="variant name (repeat for several)"
     )
@@ -24,9 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--max-observe",
         type=float,
         default=70.0,
-        help="longest a timer is watched, s; longer ones give lower bounds",
+        help="longest a timer is watched, s; longer ones give lower bounds (default %(default)s)",
     )
     add_source_flags(p)
+    # probes time the stack's own timers; the chip's speed only adds queueing: host by default
+    add_speed_flag(p, default="host")
+    add_ref_flags(p, releases=False)
     p.add_argument("--list", action="store_true", help="list the probes and exit")
     p.set_defaults(func=handler)
 
@@ -43,7 +54,7 @@ def handler(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise UserError("--jobs must be at least 1")
     names = catalog.parse_list(args.probes)
-    variants = [load_variant(v) for v in args.variant]
+    variants = chosen_variants(args, list(args.variant)) or [load_variant(v) for v in args.variant]
     if args.lwip:
         variants = [v.with_lwip(args.lwip) if v.kind == "lwip" else v for v in variants]
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -57,6 +68,7 @@ def handler(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             max_observe_s=args.max_observe,
             source_mode="approximation" if args.lwip else args.source_mode,
+            device_speed=args.device_speed,
         )
         bad = failures(data)
         verdict = "matches its manifest" if not bad else f"{len(bad)} contradiction(s)"

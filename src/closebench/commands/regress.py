@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "regress",
         help="compare a run with a stored baseline (or two variants of one run); exit 1 on "
         "a significant regression",
+        description="Compare a run with a stored baseline, or two variants within one run "
+        "(--pair), metric by metric with Holm-corrected tests and minimum effects. Exit 0 "
+        "when nothing regressed, 1 on a significant regression, 2 on unusable input.",
     )
     r.add_argument("--baseline", metavar="NAME", help="results/baselines/NAME.json (or a path)")
     r.add_argument(
@@ -57,9 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a minimum effect/tolerance, repeatable: rate_pp=2, p99_pct=20, "
-        "p99_ms=5, pkts_pct=20, pkts_abs=0.5, pcbs_abs=2, pcbs_pct=25, "
-        "after_load_ms=10000, after_load_pct=100, min_teardowns=20, bootstrap=1000",
+        help="override a minimum effect/tolerance, repeatable; defaults: " + _threshold_defaults(),
     )
     r.add_argument("--markdown", type=Path, metavar="FILE", help="also write the table here")
     r.add_argument(
@@ -69,14 +71,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     r.set_defaults(func=cmd_regress)
 
-    b = sub.add_parser("baseline", help="manage stored baselines (results/baselines/)")
+    b = sub.add_parser(
+        "baseline",
+        help="manage stored baselines (results/baselines/)",
+        description="Manage the stored baselines `regress` compares against "
+        "(results/baselines/NAME.json).",
+    )
     bsub = b.add_subparsers(dest="baseline_command", metavar="ACTION")
-    s = bsub.add_parser("save", help="store a complete run's per-cell statistics as NAME")
-    s.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-    s.add_argument("name", metavar="NAME")
+    s = bsub.add_parser(
+        "save",
+        help="store a complete run's per-cell statistics as NAME",
+        description="Store a complete run's per-cell statistics as "
+        "results/baselines/NAME.json, to compare later runs against with `regress`.",
+    )
+    s.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a complete run directory")
+    s.add_argument("name", metavar="NAME", help="baseline name (file results/baselines/NAME.json)")
     s.add_argument("--force", action="store_true", help="replace an existing baseline")
     s.set_defaults(func=cmd_baseline_save)
     b.set_defaults(func=lambda _args: _usage("closebench baseline save RUN_DIR NAME [--force]"))
+
+
+def _threshold_defaults() -> str:
+    """The --min-effect keys with the defaults Thresholds really uses (never a copy)."""
+    defaults = Thresholds()
+    return ", ".join(
+        f"{f.name}={_number(getattr(defaults, f.name))}"
+        for f in fields(Thresholds)
+        if f.name != "alpha"
+    )
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _usage(text: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from rich.progress import (
 from rich.table import Table
 
 from closebench import runner
+from closebench.commands.ref_flags import add_ref_flags, chosen_variants
 from closebench.commands.source_flags import add_source_flags
+from closebench.commands.speed_flags import add_speed_flag
 from closebench.errors import UserError
 
 
@@ -31,14 +34,21 @@ def _matrix_args(p: argparse.ArgumentParser, *, defaults: bool) -> None:
     p.add_argument(
         "--profiles",
         default=",".join(runner.DEFAULT_PROFILES) if defaults else None,
-        help="comma list of load profiles (benchmarks/profiles/*.toml)",
+        help="comma list of load profiles (benchmarks/profiles/*.toml)"
+        + (" (default %(default)s)" if defaults else ""),
     )
     p.add_argument(
         "--links",
         default=",".join(runner.DEFAULT_LINKS) if defaults else None,
-        help="comma list of link profiles (benchmarks/links/*.toml)",
+        help="comma list of link profiles (benchmarks/links/*.toml)"
+        + (" (default %(default)s)" if defaults else ""),
     )
-    p.add_argument("--repetitions", type=int, default=1)
+    p.add_argument(
+        "--repetitions",
+        type=int,
+        default=1,
+        help="cells per (variant, profile, link) combination (default %(default)s)",
+    )
     p.add_argument(
         "--lwip",
         help="comma list of lwIP releases to build every lwIP variant on "
@@ -81,6 +91,8 @@ def _matrix_args(p: argparse.ArgumentParser, *, defaults: bool) -> None:
         help="hardware: the cells of one flashed variant on a real board",
     )
     add_source_flags(p)
+    add_speed_flag(p)
+    add_ref_flags(p, releases=True)
     p.add_argument("--lab", help="hardware: lab file (or CLOSEBENCH_LAB)")
     p.add_argument("--board", help="hardware: board name in the lab file")
     p.add_argument(
@@ -91,10 +103,21 @@ def _matrix_args(p: argparse.ArgumentParser, *, defaults: bool) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run any matrix of cells on the emulated bench")
+    p = sub.add_parser(
+        "run",
+        help="run any matrix of cells on the emulated bench",
+        description="Run every (variant, load profile, link profile) cell of a matrix on the "
+        "emulated bench (or, with --backend hardware, on a real board): probes first, then "
+        "the load, captures and analysis per cell, then the report.",
+    )
     _matrix_args(p, defaults=False)
     p.set_defaults(func=cmd_run, kind="run")
-    c = sub.add_parser("compare", help="the default matrix on the emulated bench + report")
+    c = sub.add_parser(
+        "compare",
+        help="the default matrix on the emulated bench + report",
+        description="Run the default matrix (every variant on the default load and link "
+        "profiles) on the emulated bench and render the report; --quick for a smoke run.",
+    )
     _matrix_args(c, defaults=True)
     c.set_defaults(func=cmd_run, kind="compare")
 
@@ -112,6 +135,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.run_time,
         args.cooldown,
         source_mode=args.source_mode,
+        variant_list=chosen_variants(args, _csv(args.variants)),
+    )
+    # the chip's speed (issue 14): lwIP variants on their modelled core unless --device-speed host
+    matrix = dataclasses.replace(
+        matrix, variants=[v.with_device_speed(args.device_speed) for v in matrix.variants]
     )
     console = Console(stderr=True)
     if args.backend == "hardware":

@@ -12,20 +12,34 @@ from closebench.variants import Variant, load_variants
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sources", help="firmware source archives for exact-source builds")
+    p = sub.add_parser(
+        "sources",
+        help="firmware source archives for exact-source builds",
+        description="The firmware source archives exact-source builds compile from: list "
+        "them, fetch the missing ones, or hash one for a new [source] table.",
+    )
     ssub = p.add_subparsers(dest="sources_command", metavar="ACTION", required=True)
     ls = ssub.add_parser(
-        "list", help="each variant's archives, where they are looked for, which are here"
+        "list",
+        help="each variant's archives, where they are looked for, which are here",
+        description="List each variant's source archives, where they are looked for and "
+        "which are present.",
     )
     ls.add_argument("--variants", help="comma list (default: all)")
     ls.set_defaults(func=cmd_list)
     fetch = ssub.add_parser(
-        "fetch", help="download the missing archives by commit (needs access to GitHub)"
+        "fetch",
+        help="download the missing archives by commit (needs access to GitHub)",
+        description="Download the missing source archives by commit and check their hashes "
+        "(needs access to GitHub).",
     )
     fetch.add_argument("--variants", help="comma list (default: all)")
     fetch.set_defaults(func=cmd_fetch)
     digest = ssub.add_parser(
-        "hash", help="print an archive's content hash over the given paths (for a new [source])"
+        "hash",
+        help="print an archive's content hash over the given paths (for a new [source])",
+        description="Print an archive's content hash over the given paths, for the sha256 "
+        "of a new variant.toml [source] table.",
     )
     digest.add_argument("archive", type=Path, help="a .tar.gz with one top folder")
     digest.add_argument("--paths", required=True, help="comma list of paths below the top folder")

@@ -17,7 +17,12 @@ from closebench.variants import Variant, load_variants
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "variants", help="list firmware variants: stack, lwIP build, close behaviour"
+        "variants",
+        help="list firmware variants: stack, lwIP build, close behaviour",
+        description="List the firmware variants under firmware_variants/: the stack each runs "
+        "on, how it is built (approximation or exact source), its close mode, admission, "
+        "TIME_WAIT cap and number of known differences. Every manifest is validated; a bad "
+        "one is refused with its file and field.",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=handler)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from closebench.errors import UserError, where
+from closebench.tomlfile import read_toml
 
 LAB_ENV = "CLOSEBENCH_LAB"
 CHIPS = ("esp8266", "esp32")
@@ -177,14 +177,4 @@ def parse_lab(data: dict[str, Any], file: Path) -> Lab:
 
 
 def load_lab(path: Path) -> Lab:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: lab file not found") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read lab file ({exc.strerror})") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: invalid TOML ({exc})") from None
-    return parse_lab(data, path)
+    return parse_lab(read_toml(path, "lab file"), path)

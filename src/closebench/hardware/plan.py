@@ -135,9 +135,15 @@ class FlashPlan:
             return lines
         return ["none: the app is part of the image"]
 
-    def render(self, environ: Mapping[str, str] | None = None) -> str:
+    def render(self, environ: Mapping[str, str] | None = None, refusals: Sequence[str] = ()) -> str:
+        """The plan; `refusals`: checks a real run would refuse on (dry run), shown last."""
         env = os.environ if environ is None else environ
         t = self.target
+        checked = (
+            f"checked: private/link-local, in {t.subnet} on {t.interface}"
+            if t.subnet
+            else "NOT checked: see below"
+        )
         out = [
             f"flash plan: variant {self.variant} on board {self.board.name} "
             f"({self.chip}, {self.board.port})",
@@ -159,14 +165,14 @@ class FlashPlan:
         )
         ssid_env, pw_env = self.wifi_env
         out += [
-            f"  load target: {t.url} only (checked: private/link-local, in {t.subnet} on "
-            f"{t.interface})",
+            f"  load target: {t.url} only ({checked})",
             f"  capture: interface {t.interface}, filter '{t.capture_filter}'",
             f"  device net: {t.address} netmask {self.netmask} gateway {self.gateway}",
             f"  resource polling: {self.console} on {self.board.port} @ {self.board.baud}",
             f"  Wi-Fi: SSID from ${ssid_env} ({_set(env, ssid_env)}), password from ${pw_env} "
             f"({_set(env, pw_env)}); values ******** are never written anywhere",
         ]
+        out += [f"  would refuse: {why}" for why in refusals]
         return "\n".join(out)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ class LoadTarget:
     address: str
     http_port: int
     interface: str
-    subnet: str
+    subnet: str  # "" when not checked (a dry run where a check would refuse)
 
     @property
     def url(self) -> str:
@@ -112,6 +113,27 @@ def check_load_target(lab: Lab, read_addrs: IfaceReader | None = None) -> LoadTa
         f"{where(lab.file, 'device.address')}: {addr} is outside the subnet(s) of "
         f"{lab.capture_interface} ({nets}); refusing to send load off the lab LAN"
     )
+
+
+def dry_run_checks(
+    lab: Lab, board: Board, read_addrs: IfaceReader | None = None
+) -> tuple[LoadTarget, list[str]]:
+    """The load target and what a real flash would refuse, without stopping at the first.
+
+    `--dry-run` prints the whole plan on a machine without the lab (no capture interface,
+    board unplugged); each check that would refuse becomes one "would refuse: ..." line."""
+    refusals: list[str] = []
+    try:
+        target = check_load_target(lab, read_addrs)
+    except UserError as exc:
+        refusals.append(str(exc))
+        dev = lab.device
+        target = LoadTarget(dev.address, dev.http_port, lab.capture_interface, "")
+    if not os.path.exists(board.port):  # existence only: a dry run opens no port
+        refusals.append(
+            f"board {board.name}: serial port {board.port} not found (is the board plugged in?)"
+        )
+    return target, refusals
 
 
 def check_board_variant(lab: Lab, board: Board, variant_name: str, variant_chip: str) -> None:

@@ -110,10 +110,13 @@ def run_probes(
     jobs: int = 4,
     max_observe_s: float = DEFAULT_MAX_OBSERVE_S,
     source_mode: str = "auto",
+    device_speed: str = "host",
 ) -> dict[str, Any]:
     """Run probes (all when None) against variant; writes out_dir/<variant>.json, returns it.
 
     source_mode: auto | exact | approximation (see closebench.bench.variant_build).
+    device_speed: host (default: the probes time the stack's own timers and rules, which the
+    chip's speed does not change) or model (the variant's [timing] core).
     """
     names = probes if probes is not None else catalog.probe_names()
     for name in names:
@@ -123,6 +126,7 @@ def run_probes(
     out_dir = Path(out_dir)
     vdir = out_dir / variant.label
     vdir.mkdir(parents=True, exist_ok=True)
+    variant = variant.with_device_speed(device_speed)
     variant, build = _build(variant, source_mode, log)
     binary = str(build.path)
     started = datetime.now(UTC)

@@ -56,9 +56,7 @@ def excess_forest(table: pd.DataFrame) -> Figure | None:
     stacks = list(dict.fromkeys(rows["stack"]))
     conds = sorted(set(rows["condition"]))
     palette = dict(zip(conds, sns.color_palette("colorblind", len(conds)), strict=False))
-    fig, ax = plt.subplots(
-        figsize=(10, max(2.6, 0.55 * len(stacks) * max(1, len(conds)) / 2 + 1.4))
-    )
+    fig, ax = plt.subplots(figsize=(9, max(2.0, 0.4 * len(stacks) + 0.9)))
     step = 0.7 / max(1, len(conds))
     for j, cond in enumerate(conds):
         part = rows[rows["condition"] == cond].set_index("stack")

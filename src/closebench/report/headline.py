@@ -9,12 +9,11 @@ generated from these rows only: a claim appears when its interval supports it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import pandas as pd
 
+from closebench.analysis.summary import Rate
 from closebench.report.data import RunData
-from closebench.report.stats import wilson
 
 CONTROL = "control"  # the `role` of the Linux control's rows
 CLEAN_POINTS = 0.02  # an excess whose upper bound stays below this reads "as cleanly"
@@ -29,20 +28,6 @@ KIND_WORDS = {
     "syn_unanswered": "leaves SYNs unanswered",
     "graceful": "retransmits FINs the link never lost (a FIN left unacknowledged)",
 }
-
-
-@dataclass(frozen=True)
-class Rate:
-    k: int
-    n: int
-
-    @property
-    def p(self) -> float:
-        return self.k / self.n if self.n else math.nan
-
-    @property
-    def ci(self) -> tuple[float, float]:
-        return wilson(self.k, self.n)
 
 
 def newcombe(a: Rate, b: Rate) -> tuple[float, float, float]:
@@ -117,6 +102,10 @@ def excess_table(run: RunData) -> pd.DataFrame:
     return frame.sort_values(["_o", "condition"]).drop(columns="_o").reset_index(drop=True)
 
 
+def _verb(subjects: list[str], verb: str) -> str:
+    return verb if len(subjects) > 1 else f"{verb}s"
+
+
 def _pct(x: float) -> str:
     return f"{x:.0%}" if x >= 0.1 or x == 0 else f"{x:.1%}"
 
@@ -158,7 +147,8 @@ def sentences(table: pd.DataFrame, limit: int = 6) -> list[str]:
         loose = [st for st in level if st not in tight]
         if tight:
             out.append(
-                f"{', '.join(tight)} close as cleanly as the Linux control: in every condition "
+                f"{', '.join(tight)} {_verb(tight, 'close')} as cleanly as the Linux control: "
+                f"in every condition "
                 f"the excess is at most {100 * CLEAN_POINTS:.0f} points (upper 95% bound)."
             )
         if loose:
@@ -174,7 +164,8 @@ def sentences(table: pd.DataFrame, limit: int = 6) -> list[str]:
     ]
     if mixed:
         out.append(
-            f"{', '.join(mixed)} close worse than the control only in some conditions "
+            f"{', '.join(mixed)} {_verb(mixed, 'close')} worse than the control only in some "
+            f"conditions "
             f"(see the table below)."
         )
     control = table[table["role"] == CONTROL]

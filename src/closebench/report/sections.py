@@ -70,7 +70,6 @@ def answer(run: RunData) -> None:
             "No stack-fault figures: re-derive old runs with `closebench report RUN --reanalyse`."
         )
         return
-    show.fig(figures.excess_forest(table), "Only the control was measured: nothing to compare.")
     show.display(
         show.HTML(
             '<ul class="cb-answer">'
@@ -78,6 +77,7 @@ def answer(run: RunData) -> None:
             + "</ul>"
         )
     )
+    show.fig(figures.excess_forest(table), "Only the control was measured: nothing to compare.")
     lines = []
     for variant in dict.fromkeys(c.variant for c in run.cells):
         info = run.variant_info(variant)
@@ -124,6 +124,12 @@ def what_was_run(run: RunData) -> None:
     show.table(tables.run_facts(run))
     show.display(show.HTML("<h3>Variants</h3>"))
     show.table(tables.variants_table(run))
+    models = tables.timing_models(run)
+    if models:
+        show.display(show.HTML("<h3>The chip's speed: each variant's timing model</h3>"))
+        for variant, lines in models.items():
+            show.display(show.HTML(f"<b>{show.html.escape(variant)}</b>"))
+            show.bullets(lines, "")
     show.display(
         show.HTML(
             "<h3>Known differences from the real firmware (exact source or approximation)</h3>"

@@ -74,6 +74,7 @@ def variants_table(run: RunData) -> pd.DataFrame:
                 "runs on": runs_on(info, lwips),
                 "close behaviour": _s(info.get("close_behaviour") or info.get("close")),
                 "options": _s(info.get("options")),
+                "chip speed": chip_speed(info),
                 "tarball sha256": sha[:16] + "…" if len(sha) > 16 else sha,
             }
         )
@@ -85,6 +86,40 @@ def runs_on(info: dict, lwips: list[str]) -> str:
     if info.get("kind") == "linux":
         return "the Linux kernel's TCP"
     return _s(info.get("source") or f"approximation on lwIP {', '.join(lwips)}")
+
+
+def chip_speed(info: dict) -> str:
+    """The device timing model a variant ran on (issue 14), or host speed (older runs too)."""
+    timing = info.get("timing")
+    if info.get("kind") == "linux":
+        return "host (the kernel)"
+    if info.get("device_speed") != "model" or not isinstance(timing, dict):
+        return "host speed (no model)"
+    return (
+        f"{timing.get('connection_us', 0) / 1000:.1f} ms core time per short connection, "
+        f"ceiling ~{timing.get('ceiling_conn_per_s', 0):.0f} conn/s"
+    )
+
+
+def timing_models(run: RunData) -> dict[str, list[str]]:
+    """Each modelled variant's costs per event, with the sources and assumptions behind them."""
+    out = {}
+    for variant in dict.fromkeys(c.variant for c in run.cells):
+        info = run.variant_info(variant)
+        timing = info.get("timing")
+        if info.get("device_speed") != "model" or not isinstance(timing, dict):
+            continue
+        costs = ", ".join(
+            f"{ev} {c.get('stack')}+{c.get('app')} us"
+            for ev, c in (timing.get("costs_us") or {}).items()
+        )
+        out[variant] = [
+            f"{_s(timing.get('cpu'))}: stack+app per event: {costs}; timer tick every "
+            f"{timing.get('tick_ms')} ms; {timing.get('queue')} frames may wait for the core",
+            *(f"source: {_s(x)}" for x in timing.get("sources") or []),
+            *(f"ASSUMPTION: {_s(x)}" for x in timing.get("assumptions") or []),
+        ]
+    return out
 
 
 def known_differences(run: RunData) -> dict[str, list[str]]:

@@ -1,0 +1,171 @@
+"""The chip's speed (issue 14): [timing] manifests, the device flag, ceilings, the CLI flag."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import pytest
+
+from closebench.commands import bench as bench_command
+from closebench.commands import probe as probe_command
+from closebench.commands import run as run_command
+from closebench.errors import UserError
+from closebench.paths import variants_dir
+from closebench.timing import EVENTS, NOMINAL_CONNECTION
+from closebench.variants import load_variant, load_variant_file, load_variants
+
+LWIP_VARIANTS = [v for v in load_variants() if v.kind == "lwip"]
+
+
+def test_every_lwip_variant_has_a_model_with_sources_or_assumptions() -> None:
+    for variant in LWIP_VARIANTS:
+        timing = variant.timing
+        assert timing is not None, variant.name
+        assert set(timing.costs) == set(EVENTS)
+        assert timing.assumptions, variant.name  # the split of the costs is always assumed
+        assert any("ASSUMPTION" in a for a in timing.assumptions), variant.name
+        for source in timing.sources:
+            assert source.where and source.measured and source.on and source.used_for
+        assert 0 < timing.ceiling_per_s() < 10_000  # milliseconds per connection, not us
+    assert load_variant("linux-reference").timing is None
+
+
+def test_device_flag_renders_the_model_only_at_model_speed() -> None:
+    nodemcu = load_variant("nodemcu-2016")
+    assert "--cpu" not in nodemcu.device_args()  # a loaded variant is at host speed
+    modelled = nodemcu.with_device_speed("model").device_args()
+    spec = modelled[modelled.index("--cpu") + 1]
+    assert spec == (
+        "accept=400:300,receive=150:1500,send=200:100,close=100:200,timer=30:0,tick_ms=125,queue=8"
+    )
+    assert nodemcu.with_device_speed("model").with_device_speed("host").device_args() == (
+        nodemcu.device_args()
+    )
+    # the exact build keeps the model: only the emulations its own code does are switched off
+    exact = nodemcu.with_device_speed("model").as_exact().device_args()
+    assert "--cpu" in exact and exact[exact.index("--admission") + 1] == "none"
+    # the Linux reference is the host's kernel: host speed whatever is asked
+    linux = load_variant("linux-reference")
+    assert linux.with_device_speed("model") is linux
+    with pytest.raises(UserError, match="--device-speed 'fast'"):
+        nodemcu.with_device_speed("fast")
+
+
+def test_ceiling_is_the_nominal_connection() -> None:
+    timing = load_variant("micropython-esp8266").timing
+    assert timing is not None
+    per = sum(
+        frames * timing.costs[ev][0] + app * timing.costs[ev][1]
+        for ev, (frames, app) in NOMINAL_CONNECTION.items()
+    )
+    assert timing.connection_us() == per
+    timer = sum(timing.costs["timer"]) / (timing.tick_ms * 1000)
+    assert timing.ceiling_per_s() == pytest.approx((1 - timer) * 1e6 / per)
+    record = timing.as_dict()
+    assert record["device_args"] == ["--cpu", timing.device_spec()]
+    assert record["ceiling_conn_per_s"] == round(timing.ceiling_per_s(), 1)
+
+
+def _broken(tmp_path: Path, name: str, old: str, new: str) -> Path:
+    folder = tmp_path / name
+    shutil.copytree(variants_dir() / name, folder)
+    manifest = folder / "variant.toml"
+    text = manifest.read_text()
+    assert old in text, old
+    manifest.write_text(text.replace(old, new, 1))
+    return manifest
+
+
+BROKEN = [
+    ("missing event", "nodemcu-2016", "send = [200, 100]\n", "", "timing.send: missing"),
+    ("not a pair", "nodemcu-2016", "send = [200, 100]", "send = [200]", "timing.send: must be"),
+    ("negative", "nodemcu-2016", "send = [200, 100]", "send = [-1, 100]", "timing.send: must be"),
+    ("float", "nodemcu-2016", "send = [200, 100]", "send = [2.5, 100]", "timing.send: must be"),
+    ("unknown field", "nodemcu-2016", "queue = 8\n", "queue = 8\nspeed = 1\n",
+     "timing.speed: unknown field"),
+    ("queue 0", "nodemcu-2016", "queue = 8\n", "queue = 0\n", "timing.queue: must be in"),
+    ("tick type", "nodemcu-2016", "tick_ms = 125", 'tick_ms = "125"', "timing.tick_ms: must be"),
+    ("no assumptions", "esp-idf-5.3", "assumptions = [", "assumptions_x = [",
+     "timing.assumptions: missing"),
+    ("source field", "esp-idf-5.3", 'on = "ESP32', 'at = "ESP32', "timing.sources[0].on: missing"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("why", "name", "old", "new", "message"), BROKEN, ids=[b[0] for b in BROKEN]
+)
+def test_broken_timing_names_file_and_field(
+    tmp_path: Path, why: str, name: str, old: str, new: str, message: str
+) -> None:
+    manifest = _broken(tmp_path, name, old, new)
+    with pytest.raises(UserError) as err:
+        load_variant_file(manifest)
+    text = str(err.value)
+    assert str(manifest) in text and message in text and "\n" not in text, why
+
+
+def test_timing_on_the_linux_reference_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "linux-reference"
+    shutil.copytree(variants_dir() / "linux-reference", folder)
+    manifest = folder / "variant.toml"
+    nodemcu = (variants_dir() / "nodemcu-2016" / "variant.toml").read_text()
+    block = nodemcu[nodemcu.index("[timing]") :]
+    manifest.write_text(manifest.read_text() + "\n" + block)
+    with pytest.raises(UserError, match=r"timing\.cpu: only lwip-kind variants"):
+        load_variant_file(manifest)
+
+
+def _parse(register, argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    register(sub)
+    return parser.parse_args(argv)
+
+
+def test_cli_defaults_model_for_loads_host_for_probes() -> None:
+    assert _parse(run_command.register, ["compare"]).device_speed == "model"
+    assert _parse(run_command.register, ["run", "--device-speed", "host"]).device_speed == "host"
+    assert _parse(bench_command.register, ["bench", "up", "--variant", "x"]).device_speed == "model"
+    probe = _parse(probe_command.register, ["probe", "--variant", "x"])
+    assert probe.device_speed == "host"
+    with pytest.raises(SystemExit):
+        _parse(run_command.register, ["run", "--device-speed", "fast"])
+
+
+@pytest.fixture(scope="module")
+def cbdev() -> Path:
+    from closebench.bench.device_build import build_device
+
+    return build_device("2.1.3", {}, log=lambda m: None).path
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "accept=1",  # an event needs STACK:APP
+        "accept=1:",
+        "accept=1:-2",
+        "queue=0",
+        "tick_ms=-1",
+        "speed=3",
+        "accept",
+    ],
+)
+def test_bad_cpu_spec_is_one_line(cbdev: Path, spec: str) -> None:
+    import subprocess
+
+    argv = [str(cbdev), "--tap", "cbt0", "--ip", "198.18.0.2", "--cpu", spec]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    assert proc.returncode == 2 and proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cbdev: --cpu: "), lines
+
+
+def test_cpu_needs_a_stack(cbdev: Path) -> None:
+    import subprocess
+
+    argv = [str(cbdev), "--tap", "a", "--bridge-tap", "b", "--cpu", "accept=1:1"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    assert proc.returncode == 2 and "bridge mode" in proc.stderr
