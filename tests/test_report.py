@@ -138,6 +138,7 @@ def test_verdict_words_follow_the_numbers() -> None:
     assert verdict(clean).startswith("closes cleanly")
     bad = StackSummary("esp", 100, 40, 25, 5, 10, 2, 12.5, 300.0, 1, 3)
     words = verdict(bad)
+    assert words.startswith("stack faults in 40% of 100 connections (95% CI 31%–50%)")
     assert "resets 25% of connections" in words
     assert "2 teardown duels" in words
     assert "12.5 s after the load stops" in words

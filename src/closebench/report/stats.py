@@ -87,7 +87,7 @@ def fmt_rate(rate: float, lo: float, hi: float) -> str:
 class StackSummary:
     stack: str
     connections: int
-    faulty: int
+    faulty: int  # stack faults (faulty in runs of schema 1)
     resets: int
     half_closed: int
     fin_retx: int
@@ -143,7 +143,7 @@ def stack_summaries(run: RunData) -> list[StackSummary]:
             StackSummary(
                 stack=stack,
                 connections=len(sub),
-                faulty=count(sub["faulty"]),
+                faulty=count(sub["stack_fault" if "stack_fault" in sub else "faulty"]),
                 resets=count(kind.isin(RESET_KINDS)),
                 half_closed=count(kind == "half_closed"),
                 fin_retx=count(pd.Series(fin_retx) > 0),
@@ -185,10 +185,12 @@ def verdict(s: StackSummary) -> str:
     parts = []
     if s.faulty / n < 0.01 and s.duels == 0:
         parts.append(
-            f"closes cleanly ({s.faulty} of {n} connections faulty, 95% CI up to {hi:.1%})"
+            f"closes cleanly ({s.faulty} stack faults in {n} connections, 95% CI up to {hi:.1%})"
         )
     else:
-        parts.append(f"{s.faulty / n:.0%} of {n} connections faulty (95% CI {lo:.0%}–{hi:.0%})")
+        parts.append(
+            f"stack faults in {s.faulty / n:.0%} of {n} connections (95% CI {lo:.0%}–{hi:.0%})"
+        )
     if s.resets:
         parts.append(f"resets {s.resets / n:.0%} of connections")
     if s.half_closed:
