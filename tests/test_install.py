@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+SRC = str(ROOT / "src")  # the checkout's package: kept off sys.path so the wheel's is used
 EXPECTED_VARIANTS = 8
 
 
@@ -38,10 +39,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def closebench(
     site: Path, cwd: Path, *args: str, env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    """`python -m closebench` with the unpacked wheel first and the checkout off sys.path."""
+    """`python -m closebench` with the unpacked wheel first and the checkout's src/ off sys.path
+    (only src/: nox keeps its venv, site-packages included, inside the checkout)."""
     code = (
         "import runpy, sys; "
-        f"sys.path = [{str(site)!r}] + [p for p in sys.path if not p.startswith({str(ROOT)!r})]; "
+        f"sys.path = [{str(site)!r}] + [p for p in sys.path if not p.startswith({SRC!r})]; "
         f"sys.argv = ['closebench', *{list(args)!r}]; "
         "runpy.run_module('closebench', run_name='__main__')"
     )
@@ -84,7 +86,7 @@ def test_installed_paths_point_at_the_package_and_the_working_folder(
     res = subprocess.run(
         [sys.executable, "-c",
          f"import sys; sys.path = [{str(site)!r}] + [p for p in sys.path "
-         f"if not p.startswith({str(ROOT)!r})]; {code}"],
+         f"if not p.startswith({SRC!r})]; {code}"],
         cwd=tmp_path, capture_output=True, text=True, check=False,
         env={k: v for k, v in os.environ.items() if not k.startswith("CLOSEBENCH_")},
     )  # fmt: skip
