@@ -118,7 +118,7 @@ class CpuSampler:
         first = min(self.samples, key=lambda s: abs(s[0] - t0))
         last = min(self.samples, key=lambda s: abs(s[0] - t1))
         span = last[0] - first[0]
-        roles = set(first[1]) | set(last[1])
+        roles = {"device", "client", "capture"} | set(first[1]) | set(last[1])
         used = {r: last[1].get(r, 0.0) - first[1].get(r, 0.0) for r in roles}
         return {"seconds": span, **{f"{r}_cpu_s": round(v, 3) for r, v in used.items()}}
 
