@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from closebench.commands.source_flags import add_source_flags
+from closebench.commands.speed_flags import add_speed_flag
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-verify", action="store_true", help="skip the verify probes")
     p.add_argument("--force", action="store_true", help="measure even when a probe contradicts")
     add_source_flags(p)
+    # host by default: the study's published verdicts were measured at host speed
+    add_speed_flag(p, default="host")
     p.set_defaults(func=cmd_seed)
 
 
@@ -45,6 +48,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
         seeds=args.seeds,
         quick=args.quick,
         source_mode=args.source_mode,
+        device_speed=args.device_speed,
         results=args.results,
         jobs=args.jobs,
         verify=not args.no_verify,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -280,6 +281,7 @@ def run_seed_study(
     seeds: int | None = None,
     quick: bool = False,
     source_mode: str = "auto",
+    device_speed: str = "host",
     results: Path | None = None,
     jobs: int | None = None,
     verify: bool = True,
@@ -307,6 +309,9 @@ def run_seed_study(
         cooldown_s=cooldown_s,
         source_mode=source_mode,
     )
+    # the chip's speed (--device-speed model): the variant serves on its modelled core
+    speed = [v.with_device_speed(device_speed) for v in matrix.variants]
+    matrix = dataclasses.replace(matrix, variants=speed)
     log(
         f"seed study: {len(matrix.cells())} cells, load {matrix.run_time_s:.0f} s "
         f"(phases {[(round(a, 1), b) for a, _, b in profile.phase_bounds(matrix.run_time_s)]}), "
