@@ -130,11 +130,14 @@ def test_link_losses_match_the_links_own_drop_count(run_dir: Path) -> None:
             assert dropped == 0 and lost == 0, cell.name
             assert (conns["stack_fault"] == conns["faulty"]).all(), cell.name
         recovered = conns[conns["loss_recovery"]]
-        assert (recovered["link_lost_pkts"] > 0).all(), cell.name
+        # the link's doing: packets lost, or delivered in another order than sent
+        by_link = (recovered["link_lost_pkts"] > 0) | (recovered["link_reordered"] == 1)
+        assert by_link.all(), (cell.name, recovered)
         assert not (conns["stack_fault"] & conns["loss_recovery"]).any(), cell.name
         if "linux-reference__" in cell.name:
             # the control's closes go wrong only through the link: near-zero stack faults
-            assert conns["stack_fault"].mean() <= 0.02, (cell.name, conns[conns["stack_fault"]])
+            faults = int(conns["stack_fault"].sum())
+            assert faults <= max(1, 0.02 * len(conns)), (cell.name, conns[conns["stack_fault"]])
 
 
 def test_analyzer_agrees_with_tshark_on_real_stacks(run_dir: Path) -> None:
