@@ -5,7 +5,7 @@ them in ~/.cache/closebench/lwip/src-X/) and records, for each macro opt.h or tc
 port override (`#if !defined NAME`), its kind: "flag" where opt.h documents it as `NAME==1`,
 else "value". Only names and that kind are written (facts about the headers, no code).
 
-    /work/venv/bin/python dev-tools/gen_lwip_options.py [SRC_ROOT]
+    python dev-tools/gen_lwip_options.py [SRC_ROOT]   (with closebench installed)
 """
 
 from __future__ import annotations

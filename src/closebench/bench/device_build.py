@@ -66,17 +66,44 @@ def build_key(lwip_version: str, options: Mapping[str, OptionValue]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _first_errors(log: str, limit: int = 3) -> str:
+def first_errors(log: str, limit: int = 3) -> str:
+    """The compiler's first error lines, for a one-line message."""
     errors = [line.strip() for line in log.splitlines() if "error" in line]
     return " | ".join(errors[:limit]) or (log.strip().splitlines() or ["no output"])[-1]
 
 
-def _compile(build_dir: Path, src_dir: Path, log: Callable[[str], None]) -> None:
+def require_gcc(what: str = "gcc") -> None:
     if shutil.which("gcc") is None:
-        raise UserError("gcc not found; install it (apt-get install gcc) to build the device")
+        raise UserError(
+            f"gcc not found; install {what} (apt-get install {what}) to build the device"
+        )
+
+
+def link_binary(cmd: list[str], out_dir: Path, what: str, log: Callable[[str], None]) -> Path:
+    """Run one gcc command that writes out_dir/cbdev.tmp; log it; the binary appears whole.
+
+    The command and its output go to out_dir/build.log; a failure is one line naming the first
+    errors and that log.
+    """
+    tmp_bin = out_dir / (BINARY + ".tmp")
+    if str(tmp_bin) not in cmd:
+        raise ValueError(f"the command must write {tmp_bin}")
+    log(f"building {BINARY}{what} in {out_dir}")
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    log_path = out_dir / "build.log"
+    log_path.write_text(" ".join(cmd) + "\n\n" + proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        raise UserError(
+            f"device build{what} failed: {first_errors(proc.stderr)} (full log: {log_path})"
+        )
+    os.replace(tmp_bin, out_dir / BINARY)
+    return out_dir / BINARY
+
+
+def _compile(build_dir: Path, src_dir: Path, log: Callable[[str], None]) -> None:
+    require_gcc()
     dev = device_source_dir()
     lwip_src = src_dir / "src"
-    tmp_bin = build_dir / (BINARY + ".tmp")
     cmd = [
         "gcc",
         *CFLAGS,
@@ -86,15 +113,9 @@ def _compile(build_dir: Path, src_dir: Path, log: Callable[[str], None]) -> None
         *(str(lwip_src / f) for f in LWIP_FILES),
         *(str(p) for p in sorted(dev.glob("*.c"))),
         "-o",
-        str(tmp_bin),
+        str(build_dir / (BINARY + ".tmp")),
     ]
-    log(f"building {BINARY} in {build_dir}")
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    log_path = build_dir / "build.log"
-    log_path.write_text(" ".join(cmd) + "\n\n" + proc.stdout + proc.stderr)
-    if proc.returncode != 0:
-        raise UserError(f"device build failed: {_first_errors(proc.stderr)} (full log: {log_path})")
-    os.replace(tmp_bin, build_dir / BINARY)
+    link_binary(cmd, build_dir, "", log)
 
 
 def build_device(

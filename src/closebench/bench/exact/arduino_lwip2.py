@@ -24,7 +24,7 @@ import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from closebench.bench.device_build import BINARY, CFLAGS
+from closebench.bench.device_build import BINARY, CFLAGS, first_errors, link_binary, require_gcc
 from closebench.errors import UserError
 from closebench.paths import device_source_dir
 
@@ -62,14 +62,6 @@ SOURCE_GLOBS = ("core/*.c", "core/ipv4/*.c", "netif/ethernet.c")
 
 def _own_dir() -> Path:
     return device_source_dir() / "exact" / FAMILY
-
-
-def _first_error(text: str) -> str:
-    for line in text.splitlines():
-        if "error" in line:
-            return line.strip()
-    lines = text.strip().splitlines()
-    return lines[-1] if lines else "no compiler output"
 
 
 def patch_order(glue_root: Path) -> list[Path]:
@@ -110,7 +102,7 @@ def _patch_failure(output: str) -> str:
     for line in output.splitlines():
         if any(k in line for k in keys):
             return line.strip()
-    return _first_error(output)
+    return first_errors(output, limit=1)
 
 
 def apply_patches(lwip_copy: Path, patches: list[Path], log: Callable[[str], None]) -> None:
@@ -227,8 +219,7 @@ def build(
     log: Callable[[str], None],
 ) -> Path:
     """Patch lwIP as the lwip2 builder does and compile cbdev; return the binary's path."""
-    if shutil.which("gcc") is None:
-        raise UserError("gcc not found; install gcc and gcc-multilib to build the device")
+    require_gcc("gcc-multilib")
     lwip, glue = _trees(trees)
     flags = _build_flags(options, log)
     recipe = check_recipe(glue)
@@ -246,17 +237,9 @@ def build(
     include = out_dir / "include"
     _write_hash_header(include, lwip, glue)
     tmp_bin = out_dir / (BINARY + ".tmp")
-    cmd = compile_command(lwip_copy, glue, include, flags, tmp_bin)
-    log(f"building {BINARY} ({FAMILY}) in {out_dir}")
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    log_path = out_dir / "build.log"
-    log_path.write_text(" ".join(cmd) + "\n\n" + proc.stdout + proc.stderr)
-    if proc.returncode != 0:
-        raise UserError(
-            f"{FAMILY} device build failed: {_first_error(proc.stderr)} (full log: {log_path})"
-        )
-    os.replace(tmp_bin, out_dir / BINARY)
-    return out_dir / BINARY
+    return link_binary(
+        compile_command(lwip_copy, glue, include, flags, tmp_bin), out_dir, f" ({FAMILY})", log
+    )
 
 
 BUILDERS: dict[str, Callable[..., Path]] = {FAMILY: build}

@@ -9,13 +9,16 @@ lwipopts.h that matter to a NO_SYS TCP build (IDF_PORT below); the variant's opt
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from closebench.bench.device_build import BINARY, CFLAGS, LWIP_FILES
+from closebench.bench.device_build import (
+    BINARY,
+    CFLAGS,
+    LWIP_FILES,
+    link_binary,
+    require_gcc,
+)
 from closebench.bench.lwipopts import OptionValue, render_lwipopts
 from closebench.errors import UserError
 from closebench.paths import device_source_dir
@@ -102,14 +105,6 @@ def _core_files(src: Path, log: Callable[[str], None]) -> list[Path]:
     return [f for f in files if f.is_file()]
 
 
-def _first_error(stderr: str) -> str:
-    for line in stderr.splitlines():
-        if "error" in line:
-            return line.strip()
-    lines = stderr.strip().splitlines()
-    return lines[-1] if lines else "no compiler output"
-
-
 def compile_command(src: Path, out_dir: Path, binary: Path) -> list[str]:
     dev = device_source_dir()
     own = _own_dir()
@@ -136,24 +131,13 @@ def build(
     log: Callable[[str], None],
 ) -> Path:
     """Compile cbdev from esp-lwip; return the path of the binary inside out_dir."""
-    if shutil.which("gcc") is None:
-        raise UserError("gcc not found; install gcc and gcc-multilib to build the device")
+    require_gcc("gcc-multilib")
     src = _source_root(trees)
     _core_files(src, log)
     opts: dict[str, OptionValue] = {**IDF_PORT, **options}  # the variant's options win
     (out_dir / "lwipopts.h").write_text(render_lwipopts(opts))
     tmp_bin = out_dir / (BINARY + ".tmp")
-    cmd = compile_command(src, out_dir, tmp_bin)
-    log(f"building {BINARY} ({FAMILY}) in {out_dir}")
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    log_path = out_dir / "build.log"
-    log_path.write_text(" ".join(cmd) + "\n\n" + proc.stdout + proc.stderr)
-    if proc.returncode != 0:
-        raise UserError(
-            f"{FAMILY} device build failed: {_first_error(proc.stderr)} (full log: {log_path})"
-        )
-    os.replace(tmp_bin, out_dir / BINARY)
-    return out_dir / BINARY
+    return link_binary(compile_command(src, out_dir, tmp_bin), out_dir, f" ({FAMILY})", log)
 
 
 BUILDERS: dict[str, Callable[..., Path]] = {FAMILY: build}

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from closebench.bench.device_build import BINARY
+from closebench.bench.device_build import BINARY, first_errors
 from closebench.errors import UserError
 from closebench.paths import device_source_dir
 
@@ -140,14 +140,6 @@ def _tree_sources(layout: Layout, lwip: Path, espconn: bool) -> list[Path]:
     return files
 
 
-def _first_error(text: str) -> str:
-    for line in text.splitlines():
-        if "error" in line:
-            return line.strip()
-    lines = text.strip().splitlines()
-    return lines[-1] if lines else "no output"
-
-
 class _Compiler:
     """Runs gcc, appending every command and its output to build.log."""
 
@@ -161,7 +153,7 @@ class _Compiler:
             log.write(" ".join(cmd) + "\n" + proc.stdout + proc.stderr + "\n")
         if proc.returncode != 0:
             raise UserError(
-                f"exact build failed: {_first_error(proc.stderr)} (full log: {self.log_path})"
+                f"exact build failed: {first_errors(proc.stderr)} (full log: {self.log_path})"
             )
 
 
