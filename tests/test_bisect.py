@@ -15,10 +15,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
-from test_source_ref import REPO, demo_variant, make_history
+from test_source_ref import REPO, compile_program, demo_variant, isolate, make_history
 
 from closebench import bisect
-from closebench.bench import exact, source_ref
+from closebench.bench import source_ref
 from closebench.bench.variant_build import resolve
 from closebench.errors import UserError
 
@@ -41,29 +41,12 @@ needs_tools = pytest.mark.skipif(
 def build_conns(
     trees: Mapping[str, Path], out_dir: Path, options: Mapping[str, object], log: Callable
 ) -> Path:
-    src = out_dir / "main.c"
-    src.write_text(PROGRAM)
-    binary = out_dir / "cbdev"
-    proc = subprocess.run(
-        ["gcc", "-std=gnu99", f"-I{trees[REPO] / 'src'}", str(src), "-o", str(binary)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode:
-        raise UserError(f"exact build failed: {proc.stderr.strip().splitlines()[0]}")
-    return binary
+    return compile_program(trees, out_dir, PROGRAM)
 
 
 @pytest.fixture
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    sources = tmp_path / "sources"
-    sources.mkdir()
-    monkeypatch.setenv("CLOSEBENCH_SOURCES", str(sources))
-    monkeypatch.setenv("CLOSEBENCH_CACHE", str(tmp_path / "cache"))
-    real = exact.families()
-    monkeypatch.setattr(exact, "families", lambda: {**real, FAMILY: (build_conns, Path(__file__))})
-    return sources
+    return isolate(tmp_path, monkeypatch, FAMILY, build_conns)
 
 
 def measured_by_building(repo: Path, good: str, out: Path) -> tuple[Callable, Callable, list]:

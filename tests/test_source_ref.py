@@ -83,15 +83,13 @@ def make_history(repo: Path, flips_at: int, count: int, broken: int | None = Non
     return commits
 
 
-def build_flip(
-    trees: Mapping[str, Path], out_dir: Path, options: Mapping[str, object], log: Callable
-) -> Path:
-    """The test family: compile the archive's src/opts.h into a program printing FLIP."""
+def compile_program(trees: Mapping[str, Path], out_dir: Path, program: str) -> Path:
+    """Compile `program` against the archive's src/opts.h (the test families' build)."""
     src = out_dir / "main.c"
-    src.write_text(PROGRAM)
+    src.write_text(program)
     binary = out_dir / "cbdev"
     proc = subprocess.run(
-        ["gcc", f"-I{trees[REPO] / 'src'}", str(src), "-o", str(binary)],
+        ["gcc", "-std=gnu99", f"-I{trees[REPO] / 'src'}", str(src), "-o", str(binary)],
         capture_output=True,
         text=True,
         check=False,
@@ -101,16 +99,27 @@ def build_flip(
     return binary
 
 
-@pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Own sources folder and cache, and the test family among the builders."""
+def build_flip(
+    trees: Mapping[str, Path], out_dir: Path, options: Mapping[str, object], log: Callable
+) -> Path:
+    """The test family: compile the archive's src/opts.h into a program printing FLIP."""
+    return compile_program(trees, out_dir, PROGRAM)
+
+
+def isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, family: str, build: Callable) -> Path:
+    """Own sources folder and cache, and a test family among the builders."""
     sources = tmp_path / "sources"
     sources.mkdir()
     monkeypatch.setenv("CLOSEBENCH_SOURCES", str(sources))
     monkeypatch.setenv("CLOSEBENCH_CACHE", str(tmp_path / "cache"))
     real = exact.families()
-    monkeypatch.setattr(exact, "families", lambda: {**real, FAMILY: (build_flip, Path(__file__))})
+    monkeypatch.setattr(exact, "families", lambda: {**real, family: (build, Path(__file__))})
     return sources
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return isolate(tmp_path, monkeypatch, FAMILY, build_flip)
 
 
 def demo_variant(commit: str, repo_dir: Path, ranges: tuple[SourceRange, ...] = ()):
