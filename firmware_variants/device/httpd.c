@@ -22,6 +22,7 @@
 #include "lwip/tcp.h"
 
 #include "app.h"
+#include "httppage.h"
 
 /* tcp_backlog_delayed/accepted exist from lwIP 2.0 on, and only with TCP_LISTEN_BACKLOG. */
 #if LWIP_VERSION_MAJOR >= 2 && TCP_LISTEN_BACKLOG
@@ -191,43 +192,9 @@ static err_t net_close(struct conn *c) {
   return ERR_OK;
 }
 
-static const char PAGE[] =
-    "<!DOCTYPE html><html><head><title>closebench device</title></head><body>"
-    "<h1>LED is %s</h1><p><a href=\"/?led=on\">on</a> <a href=\"/?led=off\">off</a></p>"
-    "</body></html>\n";
-
 static void build_response(struct conn *c) {
-  char body[512];
-  const char *status = "200 OK";
-  int head = 0, blen;
-  char *line_end = strstr(c->req, "\r\n");
-  char method[8] = "", target[256] = "", version[16] = "";
-  if (!line_end) line_end = strchr(c->req, '\n');
-  if (line_end) *line_end = '\0';
-  if (!line_end || c->req_len >= REQ_MAX ||
-      sscanf(c->req, "%7s %255s %15s", method, target, version) != 3 ||
-      strncmp(version, "HTTP/1.", 7) != 0 || target[0] != '/') {
-    status = "400 Bad Request";
-  } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-    status = "400 Bad Request";
-  } else {
-    char *query = strchr(target, '?');
-    head = strcmp(method, "HEAD") == 0;
-    if (query) *query++ = '\0';
-    if (strcmp(target, "/") != 0) {
-      status = "404 Not Found";
-    } else if (query && !head) { /* GET switches the LED; HEAD only reports */
-      if (strcmp(query, "led=on") == 0) led = 1;
-      else if (strcmp(query, "led=off") == 0) led = 0;
-    }
-  }
-  if (status[0] == '2') blen = snprintf(body, sizeof body, PAGE, led ? "on" : "off");
-  else blen = snprintf(body, sizeof body, "%s\n", status);
-  c->resp_len = (uint16_t)snprintf(c->resp, sizeof c->resp,
-                                   "HTTP/1.1 %s\r\nServer: cbdev\r\nContent-Type: %s\r\n"
-                                   "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
-                                   status, status[0] == '2' ? "text/html" : "text/plain",
-                                   blen, head ? "" : body);
+  c->resp_len = http_answer(c->req, c->req_len, c->req_len >= REQ_MAX, &led, c->resp,
+                            sizeof c->resp);
 }
 
 static void try_send(struct conn *c) {

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "httppage.h"
 #include "mem.h"
 
 void espconn_init(void); /* app/lwip/app/espconn_tcp.c; no prototype in the fork's headers */
@@ -30,7 +31,6 @@ void espconn_init(void); /* app/lwip/app/espconn_tcp.c; no prototype in the fork
 /* net.c: "#define MAX_SOCKET 5" — Lua socket slots for server-side connections. */
 #define MAX_SOCKET 5
 #define RESP_MAX 1024
-#define REQ_LINE_MAX 300
 
 /* espconn keeps a pointer to the sent bytes (tcp_write without copy, espconn_tcp.c
  * espconn_tcp_sent: "err = tcp_write(pcb, psent, len, 0);"), as it does to the Lua string in
@@ -63,47 +63,10 @@ uint32_t app_take_disconnects(void) {
   return n;
 }
 
-static const char PAGE[] =
-    "<!DOCTYPE html><html><head><title>closebench device</title></head><body>"
-    "<h1>LED is %s</h1><p><a href=\"/?led=on\">on</a> <a href=\"/?led=off\">off</a></p>"
-    "</body></html>\n";
-
-/* Same status rules and bytes as httpd.c build_response(), on one received chunk (init.lua's
- * respond() runs once per "receive" callback on whatever that callback delivered). */
+/* The same answer as httpd.c (httppage.c), on one received chunk (init.lua's respond() runs
+ * once per "receive" callback on whatever that callback delivered). */
 static uint16_t build_response(const char *req, unsigned short len, char *out, size_t cap) {
-  char line[REQ_LINE_MAX + 1], body[512];
-  char method[8] = "", target[256] = "", version[16] = "";
-  const char *status = "200 OK";
-  const char *end = memchr(req, '\n', len);
-  int head = 0, blen;
-  size_t n = end ? (size_t)(end - req) : 0;
-  if (n > 0 && req[n - 1] == '\r') n--;
-  if (n > REQ_LINE_MAX) n = REQ_LINE_MAX;
-  memcpy(line, req, n);
-  line[n] = '\0';
-  if (!end || sscanf(line, "%7s %255s %15s", method, target, version) != 3 ||
-      strncmp(version, "HTTP/1.", 7) != 0 || target[0] != '/') {
-    status = "400 Bad Request";
-  } else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-    status = "400 Bad Request";
-  } else {
-    char *query = strchr(target, '?');
-    head = strcmp(method, "HEAD") == 0;
-    if (query) *query++ = '\0';
-    if (strcmp(target, "/") != 0) {
-      status = "404 Not Found";
-    } else if (query && !head) {
-      if (strcmp(query, "led=on") == 0) led = 1;
-      else if (strcmp(query, "led=off") == 0) led = 0;
-    }
-  }
-  if (status[0] == '2') blen = snprintf(body, sizeof body, PAGE, led ? "on" : "off");
-  else blen = snprintf(body, sizeof body, "%s\n", status);
-  return (uint16_t)snprintf(out, cap,
-                            "HTTP/1.1 %s\r\nServer: cbdev\r\nContent-Type: %s\r\n"
-                            "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
-                            status, status[0] == '2' ? "text/html" : "text/plain", blen,
-                            head ? "" : body);
+  return http_answer(req, len, 0, &led, out, cap);
 }
 
 static int seg_points_into(const struct tcp_seg *s, const struct resp *r) {
