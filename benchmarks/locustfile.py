@@ -1,6 +1,6 @@
 """The laptop's side of the bench: users that open one new TCP connection per request.
 
-Run through `closebench.load.locust_command`, which passes the profile in the environment:
+Run through `closebench.load.profiles.locust_command`, which passes the profile in the environment:
   CLOSEBENCH_PROFILE       path of the load profile (TOML); default: seed-1s
   CLOSEBENCH_REQUESTS_CSV  where one row per request goes (each process writes a part)
   CLOSEBENCH_PROCESSES     how many locust processes share the profile's max_requests
@@ -32,9 +32,9 @@ from locust.exception import StopUser
 from locust.runners import WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
-from closebench.green_client import request_once
-from closebench.load import LoadProfile, load_profile, load_profile_file
-from closebench.load_client import RequestFailed
+from closebench.load.client import RequestFailed
+from closebench.load.green_client import request_once
+from closebench.load.profiles import LoadProfile, load_profile, load_profile_file
 
 
 def _profile() -> LoadProfile:

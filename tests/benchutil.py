@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 from closebench.bench.sandbox import Sandbox
-from closebench.bench.session import bring_up
+from closebench.pipeline.session import bring_up
 
 DEVICE = "198.18.0.2"
 

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from closebench.baseline import stats_from_frame
+from closebench.regress.baseline import stats_from_frame
 from closebench.schema import RESULT_SCHEMA_VERSION
 
 KINDS = {

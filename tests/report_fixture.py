@@ -222,7 +222,7 @@ def _cell_dir(
     peak_tw: int = 2,
     alloc_fail: int = 0,
 ) -> None:
-    from closebench.analysis import analyze_capture, write_outputs
+    from closebench.teardown import analyze_capture, write_outputs
 
     d = run_dir / cell["id"]
     d.mkdir(parents=True)

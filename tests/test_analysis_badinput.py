@@ -9,8 +9,8 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
-from closebench.analysis import analyze_capture
 from closebench.errors import UserError
+from closebench.teardown import analyze_capture
 
 PCAPS = Path(__file__).parent / "fixtures" / "pcaps"
 

@@ -10,7 +10,7 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
-from closebench.analysis import AnalysisParams, analyze_capture
+from closebench.teardown import AnalysisParams, analyze_capture
 
 C, D = "198.18.0.1", "198.18.0.2"
 

@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from closebench.analysis import analyze_capture, tracker
-from closebench.analysis.benchmark import write_synthetic_pcap
-from closebench.analysis.classify import _narrow
-from closebench.analysis.params import AnalysisParams
-from closebench.analysis.tracker import Tracker, _stable_order
+from closebench.teardown import analyze_capture, tracker
+from closebench.teardown.benchmark import write_synthetic_pcap
+from closebench.teardown.classify import _narrow
+from closebench.teardown.params import AnalysisParams
+from closebench.teardown.tracker import Tracker, _stable_order
 
 # Small chunks: connections span chunks and 4-tuples come back (port reuse) across them.
 PARAMS = AnalysisParams(chunk_packets=1000)
@@ -78,7 +78,7 @@ def test_narrow_keeps_values() -> None:
 
 
 def test_split_merges_a_small_tail_and_keeps_every_frame() -> None:
-    from closebench.analysis.capture_reader import RawChunk, _split
+    from closebench.capture.pcapfile import RawChunk, _split
 
     n = 2600
     chunk = RawChunk(
@@ -97,7 +97,7 @@ def test_split_merges_a_small_tail_and_keeps_every_frame() -> None:
 
 
 def test_analysis_memory_restores_numpy_hugepage_advice() -> None:
-    from closebench.analysis.malloc_tune import analysis_memory
+    from closebench.teardown.malloc_tune import analysis_memory
 
     setter = np._core.multiarray._set_madvise_hugepage
     before = setter(True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from analysis_oracle import compare_with_tshark, tshark_available
 
-from closebench.analysis import analyze_capture
+from closebench.teardown import analyze_capture
 
 PCAPS = Path(__file__).parent / "fixtures" / "pcaps"
 GROUND_TRUTH = json.loads((PCAPS / "ground_truth.json").read_text())

@@ -11,7 +11,7 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
-from closebench.analysis import analyze_capture
+from closebench.teardown import analyze_capture
 
 packet = st.one_of(
     st.builds(

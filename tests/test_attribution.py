@@ -15,8 +15,8 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
-from closebench.analysis import analyze_capture
-from closebench.analysis.attribution import attribute
+from closebench.teardown import analyze_capture
+from closebench.teardown.attribution import attribute
 
 CLIENT, DEVICE = "198.18.0.1", "198.18.0.2"
 CPORT, DPORT = 40000, 80

@@ -20,10 +20,10 @@ from scapy.layers.l2 import Ether
 from scapy.utils import PcapNgWriter, wrpcap
 
 from closebench import cli
-from closebench.analysis import analyze_capture
 from closebench.errors import UserError
-from closebench.lwip_options import check_options, option_kinds, releases
+from closebench.teardown import analyze_capture
 from closebench.tomlfile import read_toml
+from closebench.variants.lwip_options import check_options, option_kinds, releases
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDS = 174
@@ -242,8 +242,8 @@ def test_non_utf8_manifest_via_variants(tmp_path: Path, monkeypatch, capsys) -> 
 
 @pytest.mark.parametrize("kind", ["load", "link"])
 def test_non_utf8_profile(tmp_path: Path, capsys, kind: str) -> None:
-    from closebench.links import load_link_file
-    from closebench.load import load_profile_file
+    from closebench.bench.links import load_link_file
+    from closebench.load.profiles import load_profile_file
 
     bad = tmp_path / f"{kind}.toml"
     bad.write_bytes(b'description = "\xff"\n')
@@ -292,7 +292,7 @@ def test_check_options_refuses_unknown_names_and_bad_values() -> None:
 
 
 def test_shipped_variants_pass_check_options() -> None:
-    from closebench.variants import load_variants
+    from closebench.variants.manifest import load_variants
 
     for variant in load_variants():
         for release in releases():
@@ -365,7 +365,7 @@ def test_every_command_has_a_description_and_every_option_help() -> None:
 def test_regress_help_shows_the_defaults_used(capsys) -> None:
     from dataclasses import fields
 
-    from closebench.regress import Thresholds
+    from closebench.regress.compare import Thresholds
 
     with pytest.raises(SystemExit):
         cli.main(["regress", "--help"])

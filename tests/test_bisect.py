@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from test_source_ref import REPO, compile_program, demo_variant, isolate, make_history
 
-from closebench import bisect
 from closebench.bench import source_ref
 from closebench.bench.variant_build import resolve
 from closebench.errors import UserError
+from closebench.regress import bisect
 
 FAMILY = "test-demo-conns"
 # 200 connections; with FLIP set, every third one ends in a fault (an option of the archive)
@@ -92,7 +92,7 @@ def test_candidates_follow_the_paths_the_build_reads(tmp_path: Path) -> None:
 def test_without_a_clone_the_archives_present_are_the_history(isolated: Path, tmp_path: Path):
     repo = tmp_path / "repo"
     commits = make_history(repo, flips_at=3, count=5)
-    from closebench.variants import SourceArchive
+    from closebench.variants.manifest import SourceArchive
 
     for c in reversed(commits):  # made out of order: the commit time orders them
         source_ref.ensure_archive(SourceArchive(REPO, c, ("src",), None), repo, lambda _m: None)

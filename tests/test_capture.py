@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from closebench.capture import Tcpdump, count_first_syns, count_packets, parse_stats
+from closebench.capture.tcpdump import Tcpdump, count_first_syns, count_packets, parse_stats
 from closebench.errors import UserError
-from closebench.load_client import request_once
+from closebench.load.client import request_once
 
 needs_tcpdump = pytest.mark.skipif(
     shutil.which("tcpdump") is None or os.geteuid() != 0,
@@ -116,7 +116,7 @@ def test_closed_port_helper_is_really_closed() -> None:
 
 
 def test_dumpcap_summary_is_parsed_like_tcpdumps() -> None:
-    from closebench.capture import Dumpcap
+    from closebench.capture.tcpdump import Dumpcap
 
     text = (
         "Capturing on 'cb0'\nPackets captured: 412\n"

@@ -21,10 +21,10 @@ from analysis_oracle import compare_with_tshark
 from conftest import bench_unavailable, leftovers
 from scapy.all import UDP, PcapReader
 
-from closebench.analysis import analyze_capture
-from closebench.bench.cell_inside import MARKER
-from closebench.capture import count_first_syns
+from closebench.capture.tcpdump import count_first_syns
 from closebench.cli import main
+from closebench.pipeline.cell_inside import MARKER
+from closebench.teardown import analyze_capture
 
 pytestmark = pytest.mark.netns
 CELL_FILES = (
@@ -194,7 +194,7 @@ def test_ctrl_c_leaves_run_incomplete_and_nothing_running(tmp_path: Path) -> Non
 def test_reanalyse_re_derives_every_cell_identically(run_dir: Path, tmp_path: Path) -> None:
     import shutil
 
-    from closebench.reanalyse import reanalyse_run
+    from closebench.pipeline.reanalyse import reanalyse_run
 
     copy = tmp_path / run_dir.name
     shutil.copytree(run_dir, copy)

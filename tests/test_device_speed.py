@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from benchutil import DEVICE, client, up
 
-from closebench.variants import load_variant
+from closebench.variants.manifest import load_variant
 
 pytestmark = pytest.mark.netns
 

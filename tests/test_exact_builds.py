@@ -16,7 +16,7 @@ from conftest import bench_unavailable, leftovers
 from closebench.bench import exact, exact_source
 from closebench.bench.variant_build import archives_of, resolve
 from closebench.probes import failures, run_probes
-from closebench.variants import Variant, load_variants
+from closebench.variants.manifest import Variant, load_variants
 
 EXACT = [v for v in load_variants() if v.source is not None]
 MAX_OBSERVE_S = 70.0

@@ -22,7 +22,7 @@ from closebench.bench.exact import families
 from closebench.bench.exact_source import Archive, SourceUnavailable
 from closebench.bench.variant_build import planned_provenance, resolve
 from closebench.errors import UserError
-from closebench.variants import Source, SourceArchive, load_variant, load_variant_file
+from closebench.variants.manifest import Source, SourceArchive, load_variant, load_variant_file
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 FILES = {

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import gevent
 import pytest
 
-from closebench import green_client, load_client
+from closebench.load import client as load_client
+from closebench.load import green_client
 
 
 def _green(port: int, **kwargs: float) -> load_client.Result:

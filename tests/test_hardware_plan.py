@@ -141,7 +141,7 @@ def test_micropython_esp32_image_at_0x1000(tmp_path: Path) -> None:
 
 
 def _real_variant(name: str) -> Any:
-    from closebench.variants import load_variant
+    from closebench.variants.manifest import load_variant
 
     return load_variant(name)
 
@@ -186,7 +186,7 @@ def test_real_variant_recipes(tmp_path: Path, name, board, erase, mode, size, fr
 
 def test_every_real_hardware_variant_plans(tmp_path: Path) -> None:
     """Whatever manifests exist now: each hardware variant yields a plan on a matching board."""
-    from closebench.variants import load_variant, load_variants
+    from closebench.variants.manifest import load_variant, load_variants
 
     names = [v.name for v in load_variants() if v.hardware is not None]
     data = lab_data()

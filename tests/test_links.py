@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from closebench.bench.links import LINK_NAMES, load_link, load_link_file
 from closebench.errors import UserError
-from closebench.links import LINK_NAMES, load_link, load_link_file
 
 GOOD = """
 description = "test link"

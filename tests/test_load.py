@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from closebench.capture import Tcpdump, count_first_syns
+from closebench.capture.tcpdump import Tcpdump, count_first_syns
 from closebench.errors import UserError
-from closebench.load import (
+from closebench.load.profiles import (
     FAILURE_KINDS,
     PROFILE_NAMES,
     finalize_load_outputs,
@@ -209,7 +209,7 @@ def test_ramp_shape_stops_at_its_ceiling(tmp_path: Path, server_port: int) -> No
 def testconnect_errors_are_classified_by_what_reached_the_wire() -> None:
     import errno
 
-    from closebench.load_client import connect_error
+    from closebench.load.client import connect_error
 
     assert connect_error(TimeoutError()).kind == "connect_timeout"
     assert connect_error(ConnectionRefusedError()).kind == "refused"

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from closebench.bench.device_build import build_device
-from closebench.bench.perf_inside import CpuSampler
-from closebench.capture import count_first_syns
+from closebench.capture.tcpdump import count_first_syns
 from closebench.commands.perf import PERF_LWIP, PERF_OPTIONS, device_rate
+from closebench.pipeline.perf_inside import CpuSampler
 
 pytestmark = pytest.mark.netns
 

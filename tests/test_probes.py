@@ -15,7 +15,7 @@ from conftest import bench_unavailable, leftovers
 
 from closebench.probes import catalog, failures
 from closebench.probes.judge import judge
-from closebench.variants import load_variant
+from closebench.variants.manifest import load_variant
 
 FAST = "client_fin_first,close_with_unread,rst_validation,syn_in_time_wait,rst_in_time_wait"
 PLAN = {

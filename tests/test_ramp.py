@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from closebench.load import load_profile
-from closebench.ramp import ramp_summary
+from closebench.load.profiles import load_profile
+from closebench.load.ramp import ramp_summary
 
 PROFILE = load_profile("ramp")  # 1 user + 5 per 10 s step, 10 req/s per user
 

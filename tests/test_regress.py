@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from regress_fixture import CellModel, sample_stats, write_run
 
-from closebench.baseline import load_baseline, save_baseline
 from closebench.cli import main
 from closebench.errors import UserError
-from closebench.regress import (
+from closebench.regress.baseline import load_baseline, save_baseline
+from closebench.regress.compare import (
     Thresholds,
     compare_pairs,
     compare_variants,
@@ -268,10 +268,11 @@ def test_cli_without_run_measures_the_baseline_matrix(
         return fresh
 
     # The brief's runner interface (no make_matrix), injected for this test only.
-    monkeypatch.setitem(
-        sys.modules, "closebench.runner", types.SimpleNamespace(run_matrix=run_matrix)
+    fake = types.SimpleNamespace(run_matrix=run_matrix)
+    monkeypatch.setitem(sys.modules, "closebench.pipeline.runner", fake)
+    monkeypatch.setattr(
+        "closebench.pipeline.runner", sys.modules["closebench.pipeline.runner"], raising=False
     )
-    monkeypatch.setattr("closebench.runner", sys.modules["closebench.runner"], raising=False)
     assert main(["regress", "--baseline", "rel"]) == 0
     assert calls == [
         {

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from closebench.errors import UserError
-from closebench.load import load_profile, load_profile_file
+from closebench.load.profiles import load_profile, load_profile_file
 from closebench.paths import repo_root
 from closebench.seed import verdicts as rules
 from closebench.seed.packets import ACK, FIN, PSH, RST, SYN, tag, teardown_composition

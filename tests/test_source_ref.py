@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from closebench import runner
 from closebench.bench import exact, source_ref
-from closebench.bench.cell import CellPlan
+from closebench.bench.links import load_link
 from closebench.bench.variant_build import resolve
 from closebench.errors import UserError
-from closebench.links import load_link
-from closebench.load import load_profile
-from closebench.releases import load_releases
-from closebench.variants import Source, SourceArchive, SourceRange, load_variant
+from closebench.load.profiles import load_profile
+from closebench.pipeline import runner
+from closebench.pipeline.cell import CellPlan
+from closebench.variants.manifest import Source, SourceArchive, SourceRange, load_variant
+from closebench.variants.releases import load_releases
 
 REPO = "demo/stack"
 FAMILY = "test-demo-flip"
@@ -261,7 +261,7 @@ def test_nodemcu_release_list_is_cited_and_ordered() -> None:
 
 
 def test_release_labels_and_ref_names_do_not_clash_with_the_lwip_axis() -> None:
-    from closebench.regress import parse_side
+    from closebench.regress.compare import parse_side
 
     assert parse_side("nodemcu-2016~2.1.0") == ("nodemcu-2016~2.1.0", None)
     assert parse_side("nodemcu-2016@lwip2.2.1") == ("nodemcu-2016", "2.2.1")
@@ -271,7 +271,7 @@ def test_release_labels_and_ref_names_do_not_clash_with_the_lwip_axis() -> None:
 
 def test_every_release_list_names_its_variants_repository() -> None:
     from closebench.paths import variants_dir
-    from closebench.releases import RELEASES_FILE
+    from closebench.variants.releases import RELEASES_FILE
 
     found = sorted(p.parent.name for p in variants_dir().glob(f"*/{RELEASES_FILE}"))
     assert {"nodemcu-2016", "nodemcu-3.0"} <= set(found)

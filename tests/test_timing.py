@@ -13,8 +13,8 @@ from closebench.commands import probe as probe_command
 from closebench.commands import run as run_command
 from closebench.errors import UserError
 from closebench.paths import variants_dir
-from closebench.timing import EVENTS, NOMINAL_CONNECTION
-from closebench.variants import load_variant, load_variant_file, load_variants
+from closebench.variants.manifest import load_variant, load_variant_file, load_variants
+from closebench.variants.timing import EVENTS, NOMINAL_CONNECTION
 
 LWIP_VARIANTS = [v for v in load_variants() if v.kind == "lwip"]
 

@@ -15,8 +15,8 @@ import pytest
 from benchutil import DEVICE, client
 from scapy.all import TCP, rdpcap
 
-from closebench.bench.session import bring_up
-from closebench.variants import Variant, load_variant
+from closebench.pipeline.session import bring_up
+from closebench.variants.manifest import Variant, load_variant
 
 pytestmark = pytest.mark.netns
 

@@ -13,7 +13,7 @@ import pytest
 from closebench.commands import variants as variants_command
 from closebench.errors import UserError
 from closebench.paths import variants_dir
-from closebench.variants import (
+from closebench.variants.manifest import (
     REQUIRED_EXPECT,
     VARIANT_NAMES,
     load_variant,

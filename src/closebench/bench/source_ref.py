@@ -19,8 +19,8 @@ from pathlib import Path
 from closebench.bench import exact_source
 from closebench.errors import UserError
 from closebench.paths import cache_dir
-from closebench.releases import Release, has_releases, load_releases
-from closebench.variants import SourceArchive, SourceRange, Variant
+from closebench.variants.manifest import SourceArchive, SourceRange, Variant
+from closebench.variants.releases import Release, has_releases, load_releases
 
 Log = Callable[[str], None]
 HEX = re.compile(r"^[0-9a-f]{4,40}$")

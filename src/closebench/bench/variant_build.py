@@ -22,7 +22,7 @@ from closebench.bench.device_build import DeviceBuild, _sources_digest, build_de
 from closebench.bench.lwip_source import file_lock
 from closebench.errors import UserError
 from closebench.paths import cache_dir, device_source_dir
-from closebench.variants import Source, Variant
+from closebench.variants.manifest import Source, Variant
 
 SourceMode = Literal["auto", "exact", "approximation"]
 SOURCE_MODES: tuple[SourceMode, ...] = ("auto", "exact", "approximation")

@@ -65,9 +65,9 @@ def _progress(size: int) -> Iterator[Callable[[int, int], None] | None]:
 
 
 def handler(args: argparse.Namespace) -> int:
-    from closebench.analysis import analyze_capture, write_outputs
-    from closebench.analysis.capture_reader import check_capture_path
-    from closebench.analysis.report import print_report
+    from closebench.capture.pcapfile import check_capture_path
+    from closebench.teardown import analyze_capture, write_outputs
+    from closebench.teardown.console import print_report
 
     if args.load_stop is not None and not math.isfinite(args.load_stop):
         # nan / inf would silently poison every after-load time and duel decision.

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 
 from closebench import paths
 from closebench.bench import netsetup
-from closebench.bench.session import bring_up
+from closebench.bench.links import load_link
 from closebench.bench.variant_build import resolve
 from closebench.commands.source_flags import add_source_flags
 from closebench.commands.speed_flags import add_speed_flag
-from closebench.links import load_link
-from closebench.variants import load_variant
+from closebench.pipeline.session import bring_up
+from closebench.variants.manifest import load_variant
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_bisect(args: argparse.Namespace) -> int:
-    from closebench.bisect import Plan, describe, run_bisect
+    from closebench.regress.bisect import Plan, describe, run_bisect
 
     if args.repetitions < 1:
         raise UserError("--repetitions must be at least 1", exit_code=2)

@@ -33,9 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=handle_flash)
 
 
-def _load_variant(name: str) -> Any:  # closebench.variants.Variant
+def _load_variant(name: str) -> Any:  # closebench.variants.manifest.Variant
     try:
-        from closebench.variants import load_variant
+        from closebench.variants.manifest import load_variant
     except ImportError as exc:  # the loader is another module; say so instead of a traceback
         raise UserError(f"variant loader unavailable: {exc}") from None
     return load_variant(name)

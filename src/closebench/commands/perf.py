@@ -25,10 +25,10 @@ from rich.console import Console
 from rich.table import Table
 
 from closebench import paths
-from closebench.bench.perf_inside import CONCURRENCY as CLIENT_CONCURRENCY
 from closebench.bench.sandbox import Sandbox
 from closebench.bench.testbed import DeviceSpec
 from closebench.errors import UserError
+from closebench.pipeline.perf_inside import CONCURRENCY as CLIENT_CONCURRENCY
 
 # A device that never runs out of PCBs, segments or heap and recycles TIME_WAIT in 100 ms, so
 # the rate measured is the stack's speed, not its TIME_WAIT budget (client ports wrap within
@@ -81,7 +81,7 @@ def _sandboxed(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     spec_path = out_dir / "perf-spec.json"
     spec_path.write_text(json.dumps(spec))
     box = Sandbox(
-        [sys.executable, "-m", "closebench.bench.perf_inside", str(spec_path)],
+        [sys.executable, "-m", "closebench.pipeline.perf_inside", str(spec_path)],
         log=out_dir / "sandbox.log",
     )
     try:
@@ -126,7 +126,8 @@ def device_rate(
 
 
 def harness_rate(binary: Path, seconds: float, out_dir: Path, processes: int = 2) -> dict[str, Any]:
-    from closebench import capture, load
+    from closebench.capture import tcpdump as capture
+    from closebench.load import profiles as load
 
     profile = load.load_profile("saturate")
     argv, env = load.locust_command(
@@ -148,7 +149,7 @@ def harness_rate(binary: Path, seconds: float, out_dir: Path, processes: int = 2
 
 def analyzer_capture(binary: Path, console: Console) -> Path:
     """A >= 1 M-packet capture of real short connections from the bench, made once."""
-    from closebench.capture import count_packets
+    from closebench.capture.tcpdump import count_packets
 
     target = paths.cache_dir() / "perf" / f"bench-{ANALYZER_PACKETS}.pcap"
     if target.exists():
@@ -265,7 +266,7 @@ def _harness_rows(
 
 def modelled_devices() -> list[tuple[str, Any]]:
     """(variant, timing model) of every lwIP variant with a [timing] table, slowest first."""
-    from closebench.variants import load_variants
+    from closebench.variants.manifest import load_variants
 
     models = [(v.name, v.timing) for v in load_variants() if v.kind == "lwip" and v.timing]
     return sorted(models, key=lambda m: m[1].ceiling_per_s())
@@ -375,7 +376,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
             console.print("model check: the slowest and fastest models on the perf device ...")
             model_check(build.path, min(args.seconds, 10.0), work, table)
     if "analyzer" not in skip:
-        from closebench.analysis.benchmark import run as bench_analyzer
+        from closebench.teardown.benchmark import run as bench_analyzer
 
         pcap = analyzer_capture(build.path, console)
         res = bench_analyzer(pcap)

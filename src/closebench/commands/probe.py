@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     from closebench.probes import catalog, failures, run_probes
-    from closebench.variants import load_variant
+    from closebench.variants.manifest import load_variant
 
     if args.list:
         for name in catalog.probe_names():

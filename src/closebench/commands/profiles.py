@@ -7,9 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from closebench.bench.links import links_dir, load_link_file
 from closebench.errors import UserError
-from closebench.links import links_dir, load_link_file
-from closebench.load import load_profile_file, profiles_dir
+from closebench.load.profiles import load_profile_file, profiles_dir
 from closebench.tomlfile import read_toml
 
 # Keys only a link profile has: how --check tells the two kinds apart.

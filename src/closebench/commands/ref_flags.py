@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 
 from closebench.errors import UserError
-from closebench.variants import Variant, load_variants
+from closebench.variants.manifest import Variant, load_variants
 
 
 def add_ref_flags(parser: argparse.ArgumentParser, *, releases: bool) -> None:

@@ -14,9 +14,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from closebench.baseline import Baseline, load_baseline, save_baseline
 from closebench.errors import UserError
-from closebench.regress import Comparison, Row, Thresholds, compare_to_baseline, compare_variants
+from closebench.regress.baseline import Baseline, load_baseline, save_baseline
+from closebench.regress.compare import (
+    Comparison,
+    Row,
+    Thresholds,
+    compare_to_baseline,
+    compare_variants,
+)
 
 VERDICT_STYLE = {
     "regressed": "bold red",
@@ -139,7 +145,7 @@ def cmd_regress(args: argparse.Namespace) -> int:
 
 def _run_baseline_matrix(baseline: Baseline) -> Path:
     """Measure the baseline's matrix again, with the same run and cooldown times."""
-    from closebench import runner  # lazy: pulls in the whole bench
+    from closebench.pipeline import runner  # lazy: pulls in the whole bench
 
     m: dict[str, Any] = baseline.doc["matrix"]
     harness: dict[str, Any] = baseline.doc["harness"]

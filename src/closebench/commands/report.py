@@ -46,7 +46,7 @@ def handler(args: argparse.Namespace) -> int:
     from closebench.report import render_report
 
     if args.reanalyse:
-        from closebench.reanalyse import reanalyse_run
+        from closebench.pipeline.reanalyse import reanalyse_run
 
         print(f"re-derived {reanalyse_run(args.run_dir)} cells")
     if args.with_captures and not args.bundle:

@@ -18,11 +18,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from closebench import runner
 from closebench.commands.ref_flags import add_ref_flags, chosen_variants
 from closebench.commands.source_flags import add_source_flags
 from closebench.commands.speed_flags import add_speed_flag
 from closebench.errors import UserError
+from closebench.pipeline import runner
 
 
 def _csv(text: str | None) -> list[str] | None:
@@ -143,7 +143,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     console = Console(stderr=True)
     if args.backend == "hardware":
-        from closebench.hardware.run import run_on_hardware
+        from closebench.hardware.board_run import run_on_hardware
 
         hw_dir = run_on_hardware(
             matrix,

@@ -8,7 +8,7 @@ from pathlib import Path
 from closebench.bench import exact_source
 from closebench.bench.variant_build import archives_of
 from closebench.errors import UserError
-from closebench.variants import Variant, load_variants
+from closebench.variants.manifest import Variant, load_variants
 
 
 def register(sub: argparse._SubParsersAction) -> None:

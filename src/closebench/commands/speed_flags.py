@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from closebench.timing import DEFAULT_SPEED, DEVICE_SPEEDS
+from closebench.variants.timing import DEFAULT_SPEED, DEVICE_SPEEDS
 
 
 def add_speed_flag(parser: argparse.ArgumentParser, default: str = DEFAULT_SPEED) -> None:

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from closebench.bench.variant_build import planned_provenance
-from closebench.variants import Variant, load_variants
+from closebench.variants.manifest import Variant, load_variants
 
 
 def register(subparsers: Any) -> None:

@@ -33,7 +33,7 @@ ROM_BAUD = 115200
 
 
 class HardwareSpec(Protocol):
-    """The `hardware` section of a variant manifest (closebench.variants.Hardware)."""
+    """The `hardware` section of a variant manifest (closebench.variants.manifest.Hardware)."""
 
     chip: str
     image: Mapping[str, Any]
@@ -201,8 +201,8 @@ def _field(obj: Any, key: str) -> Any:
 
 
 def _variant_dir(variant: Any) -> Path:
-    # closebench.variants.Variant.path is the variant folder; relative image and segment paths
-    # in variant.toml are relative to it.
+    # Variant.path (closebench.variants.manifest) is the variant folder; relative image and
+    # segment paths in variant.toml are relative to it.
     for attr in ("path", "dir", "directory"):
         value = getattr(variant, attr, None)
         if isinstance(value, Path):

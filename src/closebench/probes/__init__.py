@@ -5,6 +5,6 @@ whether the variant behaves as its manifest's [expect] claims.
 """
 
 from closebench.probes.catalog import probe_names
-from closebench.probes.runner import failures, run_probes, verify
+from closebench.probes.verify import failures, run_probes, verify
 
 __all__ = ["failures", "probe_names", "run_probes", "verify"]

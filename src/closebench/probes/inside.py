@@ -1,6 +1,6 @@
 """PID 1 of one probe's sandbox: network, device, the probe script, JSON out, orderly stop.
 
-Run by `closebench.probes.runner` through `Sandbox`; never by hand. Everything it creates
+Run by `closebench.probes.verify` through `Sandbox`; never by hand. Everything it creates
 (TAP, device process, the probe's address) lives in the sandbox's namespaces and dies with it.
 """
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from closebench.variants import Variant
+from closebench.variants.manifest import Variant
 
 LWIP_213 = "lwip-tcpip/lwip@6ca936f6b588cee702c638eee75c2436e6cf75de"
 LWIP_221 = "lwip-tcpip/lwip@77dcd25a72509eb83f72b033d219b1d40cd8eb95"

@@ -12,8 +12,8 @@ import math
 
 import pandas as pd
 
-from closebench.analysis.summary import Rate
 from closebench.report.data import RunData
+from closebench.teardown.rates import Rate
 
 CONTROL = "control"  # the `role` of the Linux control's rows
 CLEAN_POINTS = 0.02  # an excess whose upper bound stays below this reads "as cleanly"

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from closebench.analysis.classify import CLOSE_KINDS
-from closebench.analysis.summary import wilson as analysis_wilson
 from closebench.report.data import RunData
+from closebench.teardown.classify import CLOSE_KINDS
+from closebench.teardown.rates import wilson as analysis_wilson
 
 RESET_KINDS = ("rst_device", "rst_client", "rst_after_fin")
 

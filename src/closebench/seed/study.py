@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from closebench import runner
+from closebench.pipeline import runner
 from closebench.seed import verdicts as rules
 from closebench.seed.evidence import cell_figures
 
@@ -291,9 +291,9 @@ def run_seed_study(
     log: Callable[[str], object] = print,
 ) -> Path:
     """Measure the study's cells, then write seed.json; returns the run directory."""
-    from closebench.load import load_profile
+    from closebench.load.profiles import load_profile
     from closebench.seed.timers import timers
-    from closebench.variants import load_variants
+    from closebench.variants.manifest import load_variants
 
     profile = load_profile(PROFILE)
     timer_info = timers(load_variants([VARIANT])[0])

@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from closebench.variants import Variant
+from closebench.variants.manifest import Variant
 
 TCP_RTO_MIN_S = 0.2  # include/net/tcp.h: TCP_RTO_MIN = HZ/5
 TCP_RTO_MAX_S = 120.0  # include/net/tcp.h: TCP_RTO_MAX = 120*HZ

@@ -1,0 +1,520 @@
+"""Load profiles (declared as data) and the headless locust run that plays them.
+
+One TOML file per profile in `benchmarks/profiles/`; the file name is the ID. Fields:
+
+    description = "one line: what this load stands for"
+    user_class = "SeedUser"      # a user class of benchmarks/locustfile.py (USER_CLASSES)
+    method = "HEAD"              # HEAD or GET
+    paths = ["/"]                # each user cycles through these, one request per task
+    interval_s = 1.0             # constant pacing per user (> 0): one request per interval
+    users = 1                    # concurrent users, 1..2000 (for a ramp: the first step)
+    spawn_rate = 1.0             # users started per second (> 0)
+    run_time_s = 60              # default length of the load phase, (0, 3600]
+    max_requests = 70            # hard bound on requests over all users and processes
+
+    # optional, with defaults
+    connect_timeout_s = 5.0      # a SYN unanswered this long is a `connect_timeout`
+    timeout_s = 10.0             # a response not complete this long is a `timeout`
+    client_close = "after_response"  # or "after_eof": wait for the device's FIN first
+
+    # phases: the pacing changes during one continuous run (the original test: every 1 s,
+    # then every 0.2 s). Each phase has its own interval_s and run_time_s; the phases' run
+    # times add up to run_time_s, and interval_s above must equal the first phase's.
+    [[phases]]
+    interval_s = 1.0
+    run_time_s = 60
+
+    # a ramp (locust LoadTestShape `StepRamp`) when the [ramp] table is present
+    [ramp]
+    step_s = 10                  # seconds per step
+    step_users = 10              # users added per step
+    max_users = 200              # ceiling, <= 2000: held for one step, then the load stops
+    stop_fail_ratio = 0.0        # stop after a step whose failure ratio exceeds this
+
+Every request is one new TCP connection (connect, send, read the response, close), as in
+the original ESP8266 test; the protocol client is `closebench.load.client.run_request`, run
+by the locust users on gevent's loop (`closebench.load.green_client`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from closebench.errors import UserError, where
+from closebench.paths import benchmarks_dir, named_toml, toml_names
+from closebench.tomlfile import read_toml
+
+# The user classes benchmarks/locustfile.py defines; kept here so a profile can be
+# validated without importing locust (which monkey-patches the whole process with gevent).
+USER_CLASSES = ("SeedUser", "LedToggleUser")
+METHODS = ("HEAD", "GET")
+CLIENT_CLOSE = ("after_response", "after_eof")
+FAILURE_KINDS = (
+    "connect_timeout",
+    "reset",
+    "refused",
+    "timeout",
+    "http_error",
+    "interrupted",
+    "other",
+)
+MAX_USERS = 2000
+MAX_RUN_TIME_S = 3600.0
+RUN_TIME_SAFETY_S = 15
+MAX_REQUESTS = 10_000_000
+
+REQUIRED = (
+    "description",
+    "user_class",
+    "method",
+    "paths",
+    "interval_s",
+    "users",
+    "spawn_rate",
+    "run_time_s",
+    "max_requests",
+)
+OPTIONAL = ("connect_timeout_s", "timeout_s", "client_close", "ramp", "phases")
+RAMP_FIELDS = ("step_s", "step_users", "max_users", "stop_fail_ratio")
+PHASE_FIELDS = ("interval_s", "run_time_s")
+
+
+def profiles_dir() -> Path:
+    return benchmarks_dir() / "profiles"
+
+
+def locustfile_path() -> Path:
+    return benchmarks_dir() / "locustfile.py"
+
+
+@dataclass(frozen=True)
+class Ramp:
+    step_s: float
+    step_users: int
+    max_users: int
+    stop_fail_ratio: float = 0.0
+
+
+@dataclass(frozen=True)
+class Phase:
+    interval_s: float
+    run_time_s: float
+
+
+@dataclass(frozen=True)
+class LoadProfile:
+    name: str
+    path: Path
+    description: str
+    user_class: str
+    method: str
+    paths: tuple[str, ...]
+    interval_s: float
+    users: int
+    spawn_rate: float
+    run_time_s: float
+    max_requests: int
+    connect_timeout_s: float = 5.0
+    timeout_s: float = 10.0
+    client_close: str = "after_response"
+    ramp: Ramp | None = None
+    phases: tuple[Phase, ...] = ()
+
+    def nominal_rate(self) -> float:
+        """Requests per second the profile asks for at its peak (pacing per user)."""
+        users = self.ramp.max_users if self.ramp else self.users
+        fastest = min([self.interval_s, *(p.interval_s for p in self.phases)])
+        return users / fastest
+
+    def interval_at(self, elapsed_s: float, run_time_s: float | None = None) -> float:
+        """The pacing `elapsed_s` into the run; phases stretch to a shorter/longer run."""
+        if not self.phases:
+            return self.interval_s
+        scale = (run_time_s or self.run_time_s) / self.run_time_s
+        end = 0.0
+        for phase in self.phases:
+            end += phase.run_time_s * scale
+            if elapsed_s < end:
+                return phase.interval_s
+        return self.phases[-1].interval_s
+
+    def phase_bounds(self, run_time_s: float | None = None) -> list[tuple[float, float, float]]:
+        """(start_s, end_s, interval_s) of each phase, from the start of the load."""
+        if not self.phases:
+            return [(0.0, run_time_s or self.run_time_s, self.interval_s)]
+        scale = (run_time_s or self.run_time_s) / self.run_time_s
+        out, start = [], 0.0
+        for phase in self.phases:
+            out.append((start, start + phase.run_time_s * scale, phase.interval_s))
+            start += phase.run_time_s * scale
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """The definition as loaded, for the run manifest."""
+        data = asdict(self)
+        data["path"] = str(self.path)
+        data["paths"] = list(self.paths)
+        data["phases"] = [asdict(p) for p in self.phases]
+        return data
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+def _num(
+    path: Path, field: str, value: object, low: float, high: float, *, low_open: bool
+) -> float:
+    # bool is an int subclass; `users = true` is a typo, not 1.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UserError(f"{where(path, field)}: expected a number, got {value!r}")
+    number = float(value)
+    too_low = number <= low if low_open else number < low
+    if too_low or number > high or math.isnan(number):
+        bracket = "(" if low_open else "["
+        raise UserError(
+            f"{where(path, field)}: must be in {bracket}{low:g}, {high:g}], got {value}"
+        )
+    return number
+
+
+def _int(path: Path, field: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(f"{where(path, field)}: expected an integer, got {value!r}")
+    if not low <= value <= high:
+        raise UserError(f"{where(path, field)}: must be in [{low}, {high}], got {value}")
+    return value
+
+
+def _choice(path: Path, field: str, value: object, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise UserError(f"{where(path, field)}: unknown {value!r} (known: {', '.join(choices)})")
+    return str(value)
+
+
+def _paths(path: Path, value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise UserError(f"{where(path, 'paths')}: expected a non-empty list of URL paths")
+    for item in value:
+        # The path goes into the request line verbatim: no spaces or control characters.
+        if (
+            not isinstance(item, str)
+            or not item.startswith("/")
+            or any(c.isspace() or ord(c) < 32 for c in item)
+        ):
+            raise UserError(f"{where(path, 'paths')}: not a URL path: {item!r}")
+    return tuple(value)
+
+
+def _ramp(path: Path, value: object) -> Ramp:
+    if not isinstance(value, dict):
+        raise UserError(f"{where(path, 'ramp')}: expected a table [ramp]")
+    unknown = sorted(set(value) - set(RAMP_FIELDS))
+    if unknown:
+        raise UserError(f"{where(path, f'ramp.{unknown[0]}')}: unknown field")
+    for name in RAMP_FIELDS[:3]:
+        if name not in value:
+            raise UserError(f"{where(path, f'ramp.{name}')}: missing field")
+    return Ramp(
+        step_s=_num(path, "ramp.step_s", value["step_s"], 0, MAX_RUN_TIME_S, low_open=True),
+        step_users=_int(path, "ramp.step_users", value["step_users"], 1, MAX_USERS),
+        max_users=_int(path, "ramp.max_users", value["max_users"], 1, MAX_USERS),
+        stop_fail_ratio=_num(
+            path, "ramp.stop_fail_ratio", value.get("stop_fail_ratio", 0.0), 0, 1, low_open=False
+        ),
+    )
+
+
+def _phases(path: Path, value: object, run_time_s: float, interval_s: float) -> tuple[Phase, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, dict) for v in value):
+        raise UserError(f"{where(path, 'phases')}: expected one or more [[phases]] tables")
+    phases = []
+    for i, table in enumerate(value):
+        unknown = sorted(set(table) - set(PHASE_FIELDS))
+        if unknown:
+            raise UserError(f"{where(path, f'phases[{i}].{unknown[0]}')}: unknown field")
+        for name in PHASE_FIELDS:
+            if name not in table:
+                raise UserError(f"{where(path, f'phases[{i}].{name}')}: missing field")
+        phases.append(
+            Phase(
+                interval_s=_num(
+                    path, f"phases[{i}].interval_s", table["interval_s"], 0, 3600, low_open=True
+                ),
+                run_time_s=_num(
+                    path,
+                    f"phases[{i}].run_time_s",
+                    table["run_time_s"],
+                    0,
+                    MAX_RUN_TIME_S,
+                    low_open=True,
+                ),
+            )
+        )
+    total = sum(p.run_time_s for p in phases)
+    if abs(total - run_time_s) > 1e-6:
+        raise UserError(
+            f"{where(path, 'phases')}: phase run times add up to {total:g} s, "
+            f"run_time_s is {run_time_s:g}"
+        )
+    if phases[0].interval_s != interval_s:
+        raise UserError(f"{where(path, 'interval_s')}: must equal the first phase's interval_s")
+    return tuple(phases)
+
+
+def load_profile_file(path: Path | str) -> LoadProfile:
+    """Read and validate one load profile; errors name the file and the field."""
+    path = Path(path)
+    data = read_toml(path, "load profile file")
+    unknown = sorted(set(data) - set(REQUIRED) - set(OPTIONAL))
+    if unknown:
+        raise UserError(f"{where(path, unknown[0])}: unknown field")
+    for name in REQUIRED:
+        if name not in data:
+            raise UserError(f"{where(path, name)}: missing field")
+    description = data["description"]
+    if not isinstance(description, str) or not description.strip():
+        raise UserError(f"{where(path, 'description')}: must be a non-empty string")
+    ramp = _ramp(path, data["ramp"]) if "ramp" in data else None
+    users = _int(path, "users", data["users"], 1, MAX_USERS)
+    if ramp is not None and ramp.max_users < users:
+        raise UserError(f"{where(path, 'ramp.max_users')}: below users ({users})")
+    interval_s = _num(path, "interval_s", data["interval_s"], 0, 3600, low_open=True)
+    run_time_s = _num(path, "run_time_s", data["run_time_s"], 0, MAX_RUN_TIME_S, low_open=True)
+    phases = _phases(path, data["phases"], run_time_s, interval_s) if "phases" in data else ()
+    if phases and ramp is not None:
+        raise UserError(f"{where(path, 'phases')}: a profile has phases or a [ramp], not both")
+    return LoadProfile(
+        name=path.stem,
+        path=path,
+        description=description.strip(),
+        user_class=_choice(path, "user_class", data["user_class"], USER_CLASSES),
+        method=_choice(path, "method", data["method"], METHODS),
+        paths=_paths(path, data["paths"]),
+        interval_s=interval_s,
+        users=users,
+        spawn_rate=_num(path, "spawn_rate", data["spawn_rate"], 0, 10_000, low_open=True),
+        run_time_s=run_time_s,
+        max_requests=_int(path, "max_requests", data["max_requests"], 1, MAX_REQUESTS),
+        connect_timeout_s=_num(
+            path, "connect_timeout_s", data.get("connect_timeout_s", 5.0), 0, 120, low_open=True
+        ),
+        timeout_s=_num(path, "timeout_s", data.get("timeout_s", 10.0), 0, 120, low_open=True),
+        client_close=_choice(
+            path, "client_close", data.get("client_close", "after_response"), CLIENT_CLOSE
+        ),
+        ramp=ramp,
+        phases=phases,
+    )
+
+
+def profile_names() -> tuple[str, ...]:
+    return toml_names(profiles_dir())
+
+
+def load_profile(name: str) -> LoadProfile:
+    """The load profile `benchmarks/profiles/<name>.toml`."""
+    return load_profile_file(named_toml(profiles_dir(), name, "load profile"))
+
+
+PROFILE_NAMES: tuple[str, ...] = profile_names()
+
+
+# --- the locust run -----------------------------------------------------------------------
+
+
+def _host_url(host: str) -> str:
+    """`198.18.0.2`, `198.18.0.2:80` or `http://198.18.0.2:80` -> `http://198.18.0.2:80`."""
+    url = host if "://" in host else f"http://{host}"
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise UserError(f"load host {host!r}: expected HOST[:PORT] or http://HOST[:PORT]")
+    return f"http://{parts.hostname}:{parts.port or 80}"
+
+
+def locust_command(
+    profile: LoadProfile,
+    *,
+    host: str,
+    out_dir: Path,
+    run_time_s: float | None = None,
+    processes: int = 1,
+) -> tuple[list[str], dict[str, str]]:
+    """argv and extra environment for a headless locust run of `profile` against `host`.
+
+    Run it with the returned variables added to the environment, then call
+    `finalize_load_outputs(out_dir)`. `processes > 1` uses locust's own `--processes`
+    (one master, N workers on this host) for rates one gevent loop cannot reach.
+    """
+    if processes < 1:
+        raise UserError(f"load processes: must be >= 1, got {processes}")
+    run_time = profile.run_time_s if run_time_s is None else run_time_s
+    if not 0 < run_time <= MAX_RUN_TIME_S:
+        raise UserError(f"load run time: must be in (0, {MAX_RUN_TIME_S:g}] s, got {run_time}")
+    out_dir = Path(out_dir)
+    # Let in-flight requests finish when time is up, so every SYN in the capture has its
+    # row in requests.csv; a request can take at most connect + response timeout.
+    stop_timeout = math.ceil(profile.connect_timeout_s + profile.timeout_s + 1)
+    argv = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(locustfile_path()),
+        "--headless",
+        "--host",
+        _host_url(host),
+        "-u",
+        str(profile.users),
+        "-r",
+        f"{profile.spawn_rate:g}",
+        # The locustfile ends the run itself at run_time (by the real clock). -t is only a
+        # safety bound: locust's own timer runs on gevent's cached loop clock, measured here
+        # firing 3.5 s early (56.5 s of 60) when 16 cells started at once.
+        "-t",
+        f"{max(1, math.ceil(run_time)) + RUN_TIME_SAFETY_S}s",
+        "--stop-timeout",
+        f"{stop_timeout}s",
+        "--csv",
+        str(out_dir / "load"),
+        "--csv-full-history",
+        "--only-summary",
+        "--loglevel",
+        "INFO",
+    ]
+    if processes > 1:
+        argv += ["--processes", str(processes)]
+    argv.append(profile.user_class)
+    env = {
+        "CLOSEBENCH_PROFILE": str(profile.path),
+        "CLOSEBENCH_REQUESTS_CSV": str(out_dir / "requests.csv"),
+        "CLOSEBENCH_PROCESSES": str(processes),
+        "CLOSEBENCH_RUN_TIME_S": f"{run_time:g}",
+    }
+    return argv, env
+
+
+# --- after the run --------------------------------------------------------------------------
+
+REQUESTS_COLUMNS = ("start_epoch_s", "latency_ms", "ok", "error_kind", "local_port", "name")
+
+
+def _merge_request_parts(out_dir: Path) -> Path:
+    """Join the per-process requests.csv parts into one file ordered by start time."""
+    target = out_dir / "requests.csv"
+    parts = sorted(out_dir.glob("requests.csv.part-*"))
+    if not parts:
+        if not target.exists():
+            target.write_text(",".join(REQUESTS_COLUMNS) + "\n")
+        return target
+    rows: list[tuple[float, str]] = []
+    for part in parts:
+        with part.open() as fh:
+            next(fh, None)  # each part has its own header
+            for line in fh:
+                if line.strip():
+                    rows.append((float(line.split(",", 1)[0]), line))
+    rows.sort(key=lambda row: row[0])
+    tmp = target.with_suffix(".csv.tmp")
+    with tmp.open("w") as fh:
+        fh.write(",".join(REQUESTS_COLUMNS) + "\n")
+        fh.writelines(line if line.endswith("\n") else line + "\n" for _, line in rows)
+    os.replace(tmp, target)
+    for part in parts:
+        part.unlink()
+    return target
+
+
+def _percentile(sorted_values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (no interpolation: the value is a real request's latency)."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return round(sorted_values[rank - 1], 3)
+
+
+def locust_request_count(out_dir: Path) -> int | None:
+    """Requests locust itself counted (load.csv, Aggregated row), for cross-checks."""
+    import csv
+
+    path = Path(out_dir) / "load.csv"
+    if not path.exists():
+        return None
+    with path.open() as fh:
+        for row in csv.DictReader(fh):
+            if row.get("Name") == "Aggregated":
+                return int(row["Request Count"])
+    return None
+
+
+def finalize_load_outputs(out_dir: Path) -> dict[str, Any]:
+    """Name locust's CSVs as results/README.md says; return metrics.json's "load" section.
+
+    load_stats.csv -> load.csv (load_stats_history.csv and load_failures.csv keep their
+    names; load_exceptions.csv, locust's user-code errors, is kept as is); the requests.csv
+    parts written by each locust process are merged. Figures come from requests.csv, the
+    one-row-per-request record, not from locust's rounded stats.
+    The orchestrator adds `syns_in_capture` and `connections_match_requests`.
+    """
+    import csv
+
+    out_dir = Path(out_dir)
+    # The locustfile writes *.final.csv at exit: locust's own periodic files miss the last
+    # second. Keep the periodic one only when the final one is missing (a crashed run).
+    for periodic, final, target in (
+        ("load_stats.csv", "load_stats.final.csv", "load.csv"),
+        ("load_failures.csv", "load_failures.final.csv", "load_failures.csv"),
+    ):
+        if (out_dir / final).exists():
+            shutil.move(out_dir / final, out_dir / target)
+            if periodic != target:
+                (out_dir / periodic).unlink(missing_ok=True)
+        elif periodic != target and (out_dir / periodic).exists():
+            shutil.move(out_dir / periodic, out_dir / target)
+    for name in ("load_stats_history.csv", "load_failures.csv"):
+        if not (out_dir / name).exists():
+            (out_dir / name).write_text("")
+    requests_csv = _merge_request_parts(out_dir)
+
+    failures = dict.fromkeys(FAILURE_KINDS, 0)
+    latencies: list[float] = []
+    ok = failed = 0
+    first_start = math.inf
+    last_end = -math.inf
+    with requests_csv.open() as fh:
+        for row in csv.DictReader(fh):
+            start = float(row["start_epoch_s"])
+            latency = float(row["latency_ms"])
+            first_start = min(first_start, start)
+            last_end = max(last_end, start + latency / 1000)
+            if row["ok"] == "1":
+                ok += 1
+                latencies.append(latency)
+            else:
+                failed += 1
+                kind = row["error_kind"]
+                failures[kind if kind in failures else "other"] += 1
+    latencies.sort()
+    requests = ok + failed
+    span = last_end - first_start if requests else 0.0
+    return {
+        "requests": requests,
+        "ok": ok,
+        "failed": failed,
+        "failures": failures,
+        # Latency of successful requests only: a refused SYN's 0.1 ms is not a latency.
+        "latency_ms_p50": _percentile(latencies, 50),
+        "latency_ms_p99": _percentile(latencies, 99),
+        "rps": round(requests / span, 2) if span > 0 else None,
+        # the load as the wire saw it: first request sent, last request ended
+        "first_request_epoch_s": first_start if requests else None,
+        "last_request_end_epoch_s": last_end if requests else None,
+    }

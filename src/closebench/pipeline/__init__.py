@@ -1,0 +1,1 @@
+"""The run: a matrix of cells measured in sandboxes, analysed, and recorded in a run directory."""

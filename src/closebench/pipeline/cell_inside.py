@@ -1,0 +1,112 @@
+"""PID 1 of a cell's sandbox: network, capture, device, load, cooldown, orderly stop.
+
+Run by `closebench.pipeline.cell` through `Sandbox`; never by hand. It writes events.json and
+inner.json (status, capture and device counters) into the cell folder.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from closebench.bench import netsetup
+from closebench.bench.testbed import DeviceSpec, Testbed
+from closebench.capture.tcpdump import capturer
+from closebench.errors import UserError
+
+MARKER = b"closebench cooldown-end marker"
+
+
+class Stop(Exception):
+    """SIGTERM from the orchestrator (Ctrl-C upstairs): finish in order."""
+
+
+def _on_term(signum: int, frame: object) -> None:
+    raise Stop
+
+
+def _event(events: dict[str, Any], name: str) -> None:
+    now = time.time()
+    # Both captures are stamped with this host's CLOCK_REALTIME: capture clock == wall clock.
+    events[name] = {"wall": now, "capture": now}
+
+
+def run(spec: dict[str, Any]) -> dict[str, Any]:
+    cell = Path(spec["cell_dir"])
+    bed = Testbed(DeviceSpec(**spec["device"]))
+    events: dict[str, Any] = {}
+    result: dict[str, Any] = {"status": "ok", "events": events}
+    dump = None
+    try:
+        bed.setup_network()
+        dump = capturer("cb0", cell / "capture-client.pcap", log=cell / "tcpdump.log")
+        dump.start()
+        bed.start_device()
+        _event(events, "device_start")
+        load = spec.get("locust")
+        if load:
+            _event(events, "locust_start")
+            with (cell / "locust.log").open("ab") as log:
+                proc = subprocess.Popen(
+                    load["argv"], env=load["env"], cwd=cell, stdout=log, stderr=subprocess.STDOUT
+                )
+                try:
+                    result["locust_exit"] = proc.wait(load["timeout_s"])
+                except subprocess.TimeoutExpired:
+                    proc.terminate()
+                    result["locust_exit"] = proc.wait(10)
+                    result["status"] = "failed: locust overran its time bound"
+                finally:
+                    if proc.poll() is None:
+                        proc.kill()
+            _event(events, "locust_exit")
+        else:
+            print("bench ready", flush=True)
+        _sleep(spec["cooldown_s"])
+        _event(events, "cooldown_end")
+        _marker()
+    except Stop:
+        result["status"] = "interrupted"
+    except UserError as exc:
+        result["status"] = f"failed: {exc}"
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # finish the orderly stop
+        result["device"] = bed.stop_device()
+        if dump is not None:
+            time.sleep(spec.get("capture_tail_s", 2.0))  # tcpdump buffers ~1 s of packets
+            result["capture_client"] = dump.stop()
+        (cell / "events.json").write_text(
+            json.dumps({"clock": "CLOCK_REALTIME", "events": events}, indent=1)
+        )
+        (cell / "inner.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def _marker() -> None:
+    """One UDP datagram at the end of the cooldown: proof in the client capture that it was
+    still recording then (an idle link is otherwise silent). The analyzer skips non-TCP."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(MARKER, (netsetup.DEVICE_IP, 9))
+
+
+def _sleep(seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(left, 0.5))
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _on_term)  # PID 1 ignores signals it has no handler for
+    spec = json.loads(Path(sys.argv[1]).read_text())
+    result = run(spec)
+    return 0 if result["status"] == "ok" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

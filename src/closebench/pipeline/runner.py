@@ -1,0 +1,387 @@
+"""A run: a matrix of cells, its immutable run directory and manifest.
+
+`complete: true` is written last; an interrupted run keeps `complete: false` and a reason,
+and is never used as a baseline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import signal
+import subprocess
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from closebench import __version__, paths
+from closebench.bench import sandbox
+from closebench.bench.links import LinkProfile, load_link
+from closebench.bench.source_ref import source_record
+from closebench.errors import UserError
+from closebench.load.profiles import LoadProfile, load_profile
+from closebench.pipeline.cell import CellPlan, run_cell
+from closebench.schema import RESULT_SCHEMA_VERSION
+from closebench.variants.manifest import Variant, load_variants
+
+DEFAULT_VARIANTS = None  # all of them
+DEFAULT_PROFILES = ("seed-1s", "seed-200ms")  # the original test: HEAD every 1 s, then 0.2 s
+DEFAULT_LINKS = ("ideal", "wifi-lossy")
+DEFAULT_RUN_TIME_S = 60.0
+# The longest TIME_WAIT among the variants is 2*MSL = 120 s (lwIP default MSL 60 s): a
+# cooldown past it shows the whole after-load exchange, including SYNs meeting TIME_WAIT.
+DEFAULT_COOLDOWN_S = 130.0
+QUICK_RUN_TIME_S = 10.0
+QUICK_COOLDOWN_S = 12.0
+# Probes watch long timers this long, then report lower bounds (TIME_WAIT 120 s >= 70 s).
+VERIFY_OBSERVE_S = 70.0
+QUICK_VERIFY_OBSERVE_S = 15.0
+LIGHT_RATE = 20.0  # req/s per cell under which cells may share the machine
+MAX_JOBS = 16
+
+
+@dataclass(frozen=True)
+class Matrix:
+    variants: list[Variant]
+    profiles: list[LoadProfile]
+    links: list[LinkProfile]
+    repetitions: int
+    lwip: list[str] | None
+    run_time_s: float
+    cooldown_s: float
+    source_mode: str = "auto"  # exact source where present (see bench/variant_build.py)
+
+    def cells(self) -> list[CellPlan]:
+        axis = bool(self.lwip) and len(self.lwip or []) > 1
+        plans = []
+        for variant in self.variants:
+            releases: list[str | None] = [None]
+            if variant.kind == "lwip":
+                releases = list(self.lwip or [variant.emulation.lwip])
+            for release in releases:
+                v = variant.with_lwip(release) if release and variant.kind == "lwip" else variant
+                for profile in self.profiles:
+                    for link in self.links:
+                        for rep in range(1, self.repetitions + 1):
+                            plans.append(
+                                CellPlan(
+                                    v,
+                                    profile,
+                                    link,
+                                    rep,
+                                    release,
+                                    self.run_time_s,
+                                    self.cooldown_s,
+                                    axis,
+                                )
+                            )
+        return plans
+
+
+def make_matrix(
+    variants: Sequence[str] | None,
+    profiles: Sequence[str],
+    links: Sequence[str],
+    repetitions: int = 1,
+    lwip: Sequence[str] | None = None,
+    quick: bool = False,
+    run_time_s: float | None = None,
+    cooldown_s: float | None = None,
+    source_mode: str = "auto",
+    variant_list: Sequence[Variant] | None = None,
+) -> Matrix:
+    """variant_list, when given, replaces loading `variants` by name (--source-ref and
+    --releases make variants at other commits of their source)."""
+    if repetitions < 1:
+        raise UserError("--repetitions must be at least 1")
+    if lwip:
+        from closebench.bench.lwip_source import SUPPORTED
+
+        for release in lwip:
+            if release not in SUPPORTED:
+                raise UserError(
+                    f"--lwip {release}: not buildable here (known: {', '.join(SUPPORTED)})"
+                )
+    return Matrix(
+        variants=list(variant_list) if variant_list is not None else load_variants(variants),
+        profiles=[load_profile(p) for p in profiles],
+        links=[load_link(name) for name in links],
+        repetitions=repetitions,
+        lwip=list(lwip) if lwip else None,
+        run_time_s=run_time_s or (QUICK_RUN_TIME_S if quick else DEFAULT_RUN_TIME_S),
+        cooldown_s=cooldown_s
+        if cooldown_s is not None
+        else (QUICK_COOLDOWN_S if quick else DEFAULT_COOLDOWN_S),
+        # the release axis is defined on Debian's lwIP releases: approximations only
+        source_mode="approximation" if lwip else source_mode,
+    )
+
+
+def auto_jobs(matrix: Matrix) -> int:
+    """Light profiles (the seed's 1-5 req/s) may share the 2 cores; heavy ones run alone."""
+    if any(p.nominal_rate() > LIGHT_RATE for p in matrix.profiles):
+        return 1
+    return max(1, min(MAX_JOBS, len(matrix.cells())))
+
+
+def _tool_version(argv: list[str]) -> str | None:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = (out.stdout or out.stderr).strip().splitlines()
+    return text[0] if text else None
+
+
+def _git() -> dict[str, Any]:
+    root = paths.repo_root()
+    sha = _tool_version(["git", "-C", str(root), "rev-parse", "HEAD"])
+    dirty = _tool_version(["git", "-C", str(root), "status", "--porcelain"])
+    return {"version": __version__, "git_sha": sha, "git_dirty": bool(dirty)}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Run:
+    """The run directory and its manifest, rewritten atomically as cells finish."""
+
+    def __init__(
+        self, kind: str, matrix: Matrix, results: Path | None = None, backend: str = "emulated"
+    ) -> None:
+        base = results or paths.results_dir()
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            probe = base / f".write-test-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise UserError(
+                f"results directory {base} is not writable ({exc.strerror}); "
+                "set CLOSEBENCH_RESULTS to a writable folder"
+            ) from exc
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        self.dir = base / f"{stamp}-{kind}"
+        n = 1
+        while self.dir.exists():
+            n += 1
+            self.dir = base / f"{stamp}-{kind}-{n}"
+        self.dir.mkdir()
+        self.manifest: dict[str, Any] = {
+            "schema_version": RESULT_SCHEMA_VERSION,
+            "run_id": self.dir.name,
+            "suite": _git(),
+            "host": {
+                "kernel": platform.release(),
+                "python": platform.python_version(),
+                "machine": platform.machine(),
+                "cpus": os.cpu_count(),
+            },
+            "tools": {
+                "tcpdump": _tool_version(["tcpdump", "--version"]),
+                "tshark": _tool_version(["tshark", "--version"]),
+                "gcc": _tool_version(["gcc", "--version"]),
+                "locust": _tool_version(["locust", "--version"]),
+            },
+            "backend": backend,
+            "matrix": {
+                "variants": [v.name for v in matrix.variants],
+                "profiles": [p.name for p in matrix.profiles],
+                "links": [link.name for link in matrix.links],
+                "repetitions": matrix.repetitions,
+                "lwip": matrix.lwip,
+            },
+            "run_time_s": matrix.run_time_s,
+            "cooldown_s": matrix.cooldown_s,
+            "variants": {},
+            "profiles": {p.name: p.as_dict() for p in matrix.profiles},
+            "links": {link.name: link.as_dict() for link in matrix.links},
+            "seeds": {},
+            "cells": [],
+            "started": _now(),
+            "finished": None,
+            "complete": False,
+        }
+        self.save()
+
+    def save(self) -> None:
+        tmp = self.dir / "manifest.json.tmp"
+        tmp.write_text(json.dumps(self.manifest, indent=1, default=str))
+        tmp.replace(self.dir / "manifest.json")
+
+
+def build_devices(matrix: Matrix, log: Callable[[str], None]) -> dict[tuple[str, str | None], Any]:
+    """One device build per (variant, lwIP release): (the variant as it runs, its build).
+
+    The Linux reference uses cbdev as its link only.
+    """
+    from closebench.bench.variant_build import resolve
+
+    builds: dict[tuple[str, str | None], Any] = {}
+    for plan in matrix.cells():
+        key = (plan.variant.name, plan.lwip)
+        if key not in builds:
+            builds[key] = resolve(plan.variant, matrix.source_mode, log)  # type: ignore[arg-type]
+    return builds
+
+
+def _variant_record(variant: Variant, build: Any) -> dict[str, Any]:
+    em = variant.emulation
+    lwip = variant.kind == "lwip"  # the Linux reference only borrows cbdev as its link
+    return {
+        "name": variant.name,
+        "kind": variant.kind,
+        "firmware": variant.firmware,
+        "version": variant.version,
+        "chip": variant.chip,
+        "stack": variant.stack,
+        "source": build.provenance if lwip else None,
+        "exact_source": build.exact if lwip else False,
+        "lwip_build": getattr(build, "lwip_version", None) if lwip else None,
+        "debian_version": getattr(build, "debian_version", None) if lwip else None,
+        "tarball_sha256": getattr(build, "tarball_sha256", None) if lwip else None,
+        "device_build_key": getattr(build, "key", None),
+        "options": em.options,
+        "close": em.close,
+        "admission": em.admission,
+        "admission_limit": em.admission_limit,
+        "tw_cap": em.tw_cap,
+        "cull_closing": em.cull_closing,
+        "known_differences": list(em.known_differences),
+        # another commit of the variant's source (--source-ref, --releases): the ref, the
+        # commits and their content hashes (computed on first use when not pinned)
+        "source_ref": source_record(variant),
+        "release": variant.release,
+        # the chip's speed: "model" (its [timing] core, below) or "host"
+        "device_speed": variant.device_speed if lwip else "host",
+        "timing": variant.timing.as_dict() if lwip and variant.timing else None,
+    }
+
+
+def verify_variants(
+    plans: list[CellPlan], run_dir: Path, observe_s: float, log: Callable[[str], None]
+) -> dict[str, list[str]]:
+    """Verify before measuring: probe each variant (label) once; returns its contradictions."""
+    from closebench.probes import failures, run_probes
+
+    variants = {p.variant.label: p.variant for p in plans}
+    out = run_dir / "probes"
+
+    def one(variant: Variant) -> tuple[str, list[str]]:
+        try:
+            mode = "exact" if variant.exact else "approximation"  # the build the cells use
+            data = run_probes(
+                variant, None, out, log=log, max_observe_s=observe_s, source_mode=mode
+            )
+        except UserError as exc:
+            return variant.label, [f"probes could not run: {exc}"]
+        return variant.label, failures(data)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(pool.map(one, variants.values()))
+
+
+def run_matrix(
+    matrix: Matrix,
+    *,
+    kind: str = "run",
+    jobs: int | None = None,
+    results: Path | None = None,
+    progress: Any = None,
+    log: Callable[[str], None] = print,
+    verify: bool = True,
+    force: bool = False,
+    verify_observe_s: float = VERIFY_OBSERVE_S,
+) -> Path:
+    """Measure every cell and write the run directory; returns it (complete or not)."""
+    run = Run(kind, matrix, results)
+    plans = matrix.cells()
+    log(f"run directory: {run.dir}  ({len(plans)} cells)")
+    builds = build_devices(matrix, log)
+    plans = [dataclasses.replace(p, variant=builds[(p.variant.name, p.lwip)][0]) for p in plans]
+    for plan in plans:
+        run.manifest["variants"].setdefault(
+            plan.variant.name if not plan.lwip_axis else f"{plan.variant.name}@{plan.lwip}",
+            _variant_record(plan.variant, builds[(plan.variant.name, plan.lwip)][1]),
+        )
+        run.manifest["seeds"][plan.id] = plan.seed
+    run.save()
+    skip: dict[str, str] = {}
+    if verify:
+        log(f"verify: probing {len({p.variant.label for p in plans})} variant(s) ...")
+        verdicts = verify_variants(plans, run.dir, verify_observe_s, log)
+        run.manifest["verify"] = {
+            label: {"ok": not bad, "contradictions": bad} for label, bad in verdicts.items()
+        }
+        run.save()
+        refs = {p.variant.label for p in plans if p.variant.source_ref is not None}
+        for label, bad in verdicts.items():
+            if bad and label in refs:
+                # the manifest's [expect] describes the pinned commit, not this one: its
+                # probes are evidence of what changed, not a reason to skip the cells
+                log(f"verify {label}: differs from the pinned commit's manifest: {'; '.join(bad)}")
+                run.manifest["verify"][label]["other_commit"] = True
+            elif bad and not force:
+                skip[label] = f"skipped: failed verify ({bad[0]}; --force to measure anyway)"
+                log(f"verify {label}: FAILED, its cells are skipped: {'; '.join(bad)}")
+    jobs = jobs or auto_jobs(matrix)
+    for plan in [p for p in plans if p.variant.label in skip]:
+        run.manifest["cells"].append(plan.record(status=skip[plan.variant.label]))
+    plans = [p for p in plans if p.variant.label not in skip]
+    old_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    done = 0
+    task = progress.add_task("cells", total=len(plans)) if progress else None
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = {
+                pool.submit(run_cell, p, builds[(p.variant.name, p.lwip)][1].path, run.dir): p
+                for p in plans
+            }
+            try:
+                for fut in as_completed(futures):
+                    plan = futures[fut]
+                    try:
+                        cell = plan.record(**fut.result())
+                    except Exception as exc:  # one broken cell must not lose the others
+                        cell = plan.record(status=f"failed: {exc}")
+                    run.manifest["cells"].append(cell)
+                    run.save()
+                    done += 1
+                    if progress:
+                        progress.update(task, advance=1, description=f"{plan.id}: {cell['status']}")
+                    else:
+                        log(f"[{done}/{len(plans)}] {plan.id}: {cell['status']}")
+            except KeyboardInterrupt:
+                run.manifest["interrupted"] = _now()
+                run.save()
+                log("interrupted: stopping the bench (captures are flushed first) ...")
+                for fut in futures:
+                    fut.cancel()
+                sandbox.stop_all()
+                raise
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+        run.manifest["finished"] = _now()
+        run.save()
+    finish(run, len(matrix.cells()))
+    return run.dir
+
+
+def wall_estimate_s(matrix: Matrix, jobs: int) -> float:
+    cells = len(matrix.cells())
+    waves = -(-cells // jobs)
+    return waves * (matrix.run_time_s + matrix.cooldown_s + 8)
+
+
+def finish(run: Run, expected_cells: int) -> None:
+    """complete: true is the last thing written, and only when every cell has a status."""
+    statuses = [c["status"] for c in run.manifest["cells"]]
+    run.manifest["finished"] = _now()
+    run.manifest["complete"] = len(statuses) == expected_cells and "interrupted" not in statuses
+    run.save()

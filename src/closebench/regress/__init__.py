@@ -1,0 +1,1 @@
+"""Regressions: stored baselines, the significance tests, bisect across releases."""

@@ -1,0 +1,1 @@
+"""Variant manifests (firmware_variants/*/variant.toml): identity, emulation, source, timing."""
