@@ -281,7 +281,15 @@ def write_run(
         "run_time_s": RUN_TIME_S,
         "cooldown_s": COOLDOWN_S,
         "variants": {
-            v: {"name": v, "stack": "lwip", "lwip_build": "1.4.0", "options": {}}
+            v: {
+                "name": v,
+                "kind": "lwip",
+                "stack": "lwip",
+                "source": "approximation on lwIP 2.1.3 (approximation chosen)",
+                "exact_source": False,
+                "lwip_build": "1.4.0",
+                "options": {},
+            }
             for v in sorted({c["variant"] for c in matrix_cells})
         },
         "profiles": {

@@ -6,13 +6,11 @@ Runs are sampled from the seeded close model in regress_fixture.py; see its docs
 from __future__ import annotations
 
 import json
-import sys
-import types
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from regress_fixture import CellModel, sample_stats, write_run
+from regress_fixture import COOLDOWN_S, RUN_TIME_S, CellModel, sample_stats, write_run
 
 from closebench.cli import main
 from closebench.errors import UserError
@@ -261,26 +259,64 @@ def test_cli_without_run_measures_the_baseline_matrix(
     base = write_run(tmp_path, "base", seed=51)
     assert main(["baseline", "save", str(base), "rel"]) == 0
     fresh = write_run(tmp_path, "fresh", seed=52)
-    calls: list[dict] = []
+    asked: list[tuple] = []
 
-    def run_matrix(variants, profiles, links, repetitions, lwip, quick):
-        calls.append({"variants": variants, "links": links, "repetitions": repetitions})
-        return fresh
+    def make_matrix(*axes, **kwargs):
+        asked.append((axes, kwargs))
+        return "matrix"
 
-    # The brief's runner interface (no make_matrix), injected for this test only.
-    fake = types.SimpleNamespace(run_matrix=run_matrix)
-    monkeypatch.setitem(sys.modules, "closebench.pipeline.runner", fake)
-    monkeypatch.setattr(
-        "closebench.pipeline.runner", sys.modules["closebench.pipeline.runner"], raising=False
-    )
+    # The bench itself is not run here: what regress asks of it is the point.
+    monkeypatch.setattr("closebench.pipeline.runner.make_matrix", make_matrix)
+    monkeypatch.setattr("closebench.pipeline.runner.run_matrix", lambda matrix, kind: fresh)
     assert main(["regress", "--baseline", "rel"]) == 0
-    assert calls == [
-        {
-            "variants": ["nodemcu-2016", "nodemcu-3.0"],
-            "links": ["wifi-good", "wifi-lossy"],
-            "repetitions": 1,
-        }
-    ]
+    ((axes, kwargs),) = asked
+    assert axes == (
+        ["nodemcu-2016", "nodemcu-3.0"], ["head-5rps"], ["wifi-good", "wifi-lossy"], 1, None,
+        False, RUN_TIME_S, COOLDOWN_S,
+    )  # fmt: skip
+    assert kwargs == {"source_mode": "approximation"}  # as the baseline's builds were
+
+
+def _mark_exact(doc: dict) -> None:
+    for entry in doc["variants"].values():
+        entry.update(exact_source=True, source="exact source (nodemcu/nodemcu-firmware@98d3b46)")
+
+
+def test_exact_baseline_without_its_archive_names_it_before_running(
+    tmp_path: Path, results: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    _run, path = _saved(tmp_path)
+    _edit(path, _mark_exact)
+    path.with_name("b.approximation.json").write_text(path.read_text())
+    monkeypatch.setenv("CLOSEBENCH_SOURCES", str(tmp_path / "no-sources"))
+    monkeypatch.setenv("CLOSEBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("closebench.pipeline.runner.run_matrix", pytest.fail)
+    assert main(["regress", "--baseline", "b"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "nodemcu+nodemcu-firmware@98d3b46e2c11068f361154a564ce75a048c9dadc.tar.gz" in err
+    assert "--baseline b.approximation" in err
+
+
+def test_exact_baseline_against_an_approximation_run_is_refused(
+    tmp_path: Path, results: Path, capsys
+) -> None:
+    run, path = _saved(tmp_path)
+    _edit(path, _mark_exact)
+    assert main(["regress", "--baseline", "b", "--run", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "was measured on exact source" in err and "two different stacks" in err
+
+
+def test_baseline_of_one_variant_keeps_its_cells_and_matrix(tmp_path: Path, results: Path) -> None:
+    run = write_run(tmp_path, "two", seed=61)
+    assert main(["baseline", "save", str(run), "n16", "--variant", "nodemcu-2016"]) == 0
+    doc = json.loads((results / "baselines" / "n16.json").read_text())
+    assert doc["matrix"]["variants"] == ["nodemcu-2016"]
+    assert list(doc["variants"]) == ["nodemcu-2016"]
+    assert doc["cells"] and all(c["variant"] == "nodemcu-2016" for c in doc["cells"].values())
+    with pytest.raises(UserError, match=r"no cells of variant 'esp-idf-5\.3'"):
+        save_baseline(run, "x", variant="esp-idf-5.3")
 
 
 def test_changed_link_definition_is_refused(tmp_path: Path, results: Path, capsys) -> None:

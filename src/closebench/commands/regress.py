@@ -6,7 +6,6 @@ Exit codes: 0 nothing regressed, 1 at least one metric regressed, 2 unusable inp
 from __future__ import annotations
 
 import argparse
-import inspect
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,12 @@ from rich.console import Console
 from rich.table import Table
 
 from closebench.errors import UserError
-from closebench.regress.baseline import Baseline, load_baseline, save_baseline
+from closebench.regress.baseline import (
+    Baseline,
+    load_baseline,
+    save_baseline,
+    variants_by_name,
+)
 from closebench.regress.compare import (
     Comparison,
     Row,
@@ -93,6 +97,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a complete run directory")
     s.add_argument("name", metavar="NAME", help="baseline name (file results/baselines/NAME.json)")
     s.add_argument("--force", action="store_true", help="replace an existing baseline")
+    s.add_argument(
+        "--variant",
+        metavar="VARIANT",
+        help="keep only this variant's cells (results/baselines/<variant>.json are made so)",
+    )
     s.set_defaults(func=cmd_baseline_save)
     b.set_defaults(func=lambda _args: _usage("closebench baseline save RUN_DIR NAME [--force]"))
 
@@ -116,7 +125,7 @@ def _usage(text: str) -> int:
 
 
 def cmd_baseline_save(args: argparse.Namespace) -> int:
-    target = save_baseline(args.run_dir, args.name, force=args.force)
+    target = save_baseline(args.run_dir, args.name, force=args.force, variant=args.variant)
     Console(stderr=True).print(f"baseline saved: {target}")
     return 0
 
@@ -159,17 +168,47 @@ def _run_baseline_matrix(baseline: Baseline) -> Path:
         )
     except (KeyError, TypeError, ValueError):
         raise UserError(f"{baseline.path}: matrix is incomplete; pass --run", exit_code=2) from None
-    if hasattr(runner, "make_matrix"):
-        # The orchestrator's runner takes a Matrix; pin the times so the harness matches.
-        matrix = runner.make_matrix(
-            *axes, False, harness.get("run_time_s"), harness.get("cooldown_s")
-        )
-        return Path(runner.run_matrix(matrix, kind="regress"))
-    params = inspect.signature(runner.run_matrix).parameters
-    kwargs = dict(zip(("variants", "profiles", "links", "repetitions", "lwip"), axes, strict=True))
-    if "quick" in params:
-        kwargs["quick"] = False
-    return Path(runner.run_matrix(**kwargs))
+    # Pin the times so the harness matches, and build each stack as the baseline did.
+    matrix = runner.make_matrix(
+        *axes,
+        False,
+        harness.get("run_time_s"),
+        harness.get("cooldown_s"),
+        source_mode=baseline_source_mode(baseline),
+    )
+    return Path(runner.run_matrix(matrix, kind="regress"))
+
+
+def baseline_source_mode(baseline: Baseline) -> str:
+    """`exact` when the baseline ran every lwIP variant on its own source, `approximation`
+    when it ran none so; a missing archive is named before anything runs."""
+    from closebench.bench import exact_source
+    from closebench.bench.variant_build import archives_of
+    from closebench.variants.manifest import load_variants
+
+    entries = variants_by_name(baseline.doc.get("variants"))
+    lwip = {n: e for n, e in entries.items() if e.get("kind") == "lwip"}
+    exact = sorted(n for n, e in lwip.items() if e.get("exact_source"))
+    if not exact:
+        return "approximation"
+    if len(exact) < len(lwip):
+        return "auto"  # mixed: the comparison refuses any variant whose build differs
+    for variant in load_variants(exact):
+        missing = exact_source.missing(archives_of(variant.source)) if variant.source else []
+        if missing:
+            raise UserError(
+                f"baseline {baseline.name}: {variant.name} was measured on its exact source; "
+                f"{exact_source.missing_hint(missing[0])}{_approximation_hint(baseline)}",
+                exit_code=2,
+            )
+    return "exact"
+
+
+def _approximation_hint(baseline: Baseline) -> str:
+    other = baseline.path.with_name(f"{baseline.path.stem}.approximation.json")
+    if other.exists():
+        return f"; or compare the approximation: --baseline {other.stem}"
+    return ""
 
 
 # --- rendering ---------------------------------------------------------------------------

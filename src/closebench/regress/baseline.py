@@ -321,12 +321,17 @@ def baseline_path(name: str) -> Path:
     return baselines_dir() / f"{name}.json"
 
 
-def save_baseline(run_dir: Path, name: str, force: bool = False) -> Path:
-    """Write results/baselines/NAME.json from a complete run; refuse to overwrite unless forced."""
+def save_baseline(
+    run_dir: Path, name: str, force: bool = False, variant: str | None = None
+) -> Path:
+    """Write results/baselines/NAME.json from a complete run (or from one variant's cells of
+    it); refuse to overwrite unless forced."""
     target = baseline_path(name)
     if target.exists() and not force:
         raise UserError(f"{target}: exists; pass --force to replace it", exit_code=2)
     run = load_run(run_dir)
+    if variant is not None:
+        run = only_variant(run, variant)
     m = run.manifest
     doc = {
         "format": BASELINE_FORMAT,
@@ -349,6 +354,33 @@ def save_baseline(run_dir: Path, name: str, force: bool = False) -> Path:
     tmp.write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n")
     tmp.replace(target)  # atomic: a half-written baseline would fail every later comparison
     return target
+
+
+def only_variant(run: RunData, variant: str) -> RunData:
+    """The run narrowed to one variant: its cells, its manifest entry, a one-variant matrix,
+    so that `regress --baseline` re-measures that variant alone."""
+    cells = {cid: s for cid, s in run.cells.items() if s.variant == variant}
+    if not cells:
+        names = sorted({s.variant for s in run.cells.values()})
+        raise UserError(
+            f"{run.path}: no cells of variant {variant!r} (it has {', '.join(names)})",
+            exit_code=2,
+        )
+    manifest = dict(run.manifest)
+    manifest["matrix"] = dict(manifest.get("matrix") or {}) | {"variants": [variant]}
+    manifest["variants"] = {
+        k: v for k, v in variants_by_name(manifest.get("variants")).items() if k == variant
+    }
+    return RunData(run.path, manifest, cells)
+
+
+def variants_by_name(variants: Any) -> dict[str, dict[str, Any]]:
+    """A manifest's variants (a mapping by name, or a list of named tables) by name."""
+    if isinstance(variants, dict):
+        return {str(k): v if isinstance(v, dict) else {"value": v} for k, v in variants.items()}
+    if isinstance(variants, list):
+        return {str(v.get("name")): v for v in variants if isinstance(v, dict)}
+    return {}
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,14 @@ from typing import Any
 import numpy as np
 
 from closebench.errors import UserError
-from closebench.regress.baseline import CLOSE_KINDS, Baseline, CellStats, harness_of, load_run
+from closebench.regress.baseline import (
+    CLOSE_KINDS,
+    Baseline,
+    CellStats,
+    harness_of,
+    load_run,
+    variants_by_name,
+)
 
 VERDICTS = ("regressed", "improved", "not significant", "same")
 FAULT_KINDS = tuple(k for k in CLOSE_KINDS if k != "graceful")
@@ -477,6 +484,7 @@ def compare_to_baseline(baseline: Baseline, run_dir: Path, th: Thresholds) -> Co
     run = load_run(run_dir)
     _check_matrix(set(baseline.cells), set(run.cells), f"baseline {baseline.name}", str(run_dir))
     _check_harness(baseline, run.manifest)
+    _check_builds(baseline, run.manifest)
     pairs = [(cid, baseline.cells[cid], run.cells[cid]) for cid in sorted(run.cells)]
     comp = compare_pairs(
         pairs,
@@ -511,6 +519,22 @@ def _check_harness(baseline: Baseline, manifest: dict[str, Any]) -> None:
                 )
 
 
+def _check_builds(baseline: Baseline, manifest: dict[str, Any]) -> None:
+    """The firmware's own source and the approximation are different stacks: never compared."""
+    stored, current = (
+        variants_by_name(baseline.doc["variants"]),
+        variants_by_name(manifest.get("variants")),
+    )
+    for name in sorted(set(stored) & set(current)):
+        was, now = stored[name], current[name]
+        if bool(was.get("exact_source")) != bool(now.get("exact_source")):
+            raise UserError(
+                f"baseline {baseline.name}: {name} was measured on {was.get('source')}, the "
+                f"run on {now.get('source')}; refusing to compare two different stacks",
+                exit_code=2,
+            )
+
+
 def _check_matrix(base_ids: set[str], now_ids: set[str], base_name: str, now_name: str) -> None:
     only_base, only_now = sorted(base_ids - now_ids), sorted(now_ids - base_ids)
     if only_base or only_now:
@@ -528,7 +552,7 @@ def _release_notes(doc: dict[str, Any], manifest: dict[str, Any]) -> list[str]:
     b_suite, n_suite = doc.get("suite") or {}, manifest.get("suite") or {}
     if b_suite.get("version") != n_suite.get("version"):
         notes.append(f"suite {b_suite.get('version')} -> {n_suite.get('version')}")
-    b_var, n_var = _by_name(doc.get("variants")), _by_name(manifest.get("variants"))
+    b_var, n_var = variants_by_name(doc.get("variants")), variants_by_name(manifest.get("variants"))
     for name in sorted(set(b_var) & set(n_var)):
         if b_var[name] != n_var[name]:
             keys = sorted(
@@ -538,14 +562,6 @@ def _release_notes(doc: dict[str, Any], manifest: dict[str, Any]) -> list[str]:
             )
             notes.append(f"variant {name} changed: {', '.join(keys)}")
     return notes
-
-
-def _by_name(variants: Any) -> dict[str, dict[str, Any]]:
-    if isinstance(variants, dict):
-        return {str(k): v if isinstance(v, dict) else {"value": v} for k, v in variants.items()}
-    if isinstance(variants, list):
-        return {str(v.get("name")): v for v in variants if isinstance(v, dict)}
-    return {}
 
 
 def parse_side(spec: str) -> tuple[str, str | None]:
