@@ -194,13 +194,21 @@ def test_ctrl_c_leaves_run_incomplete_and_nothing_running(tmp_path: Path) -> Non
 def test_reanalyse_re_derives_every_cell_identically(run_dir: Path, tmp_path: Path) -> None:
     import shutil
 
+    from closebench.errors import UserError
     from closebench.pipeline.reanalyse import reanalyse_run
+    from closebench.report.data import load_run
 
     copy = tmp_path / run_dir.name
     shutil.copytree(run_dir, copy)
     for cell in cells(copy):
         (cell / "connections.parquet").unlink()
+    # An older run: the report refuses it until the re-analysis has upgraded it.
+    manifest = json.loads((copy / "manifest.json").read_text())
+    (copy / "manifest.json").write_text(json.dumps(manifest | {"schema_version": 1}))
+    with pytest.raises(UserError, match="--reanalyse"):
+        load_run(copy)
     assert reanalyse_run(copy, log=lambda _: None) == 8
+    assert json.loads((copy / "manifest.json").read_text()) == manifest  # version restored
     for cell in cells(run_dir):
         again = copy / cell.name
         pd.testing.assert_frame_equal(

@@ -125,6 +125,23 @@ def test_missing_manifest_is_a_user_error(tmp_path: Path) -> None:
         render_report(tmp_path, log=lambda _s: None)
 
 
+def test_run_of_another_schema_version_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    import json
+
+    from closebench.cli import main
+    from closebench.report import render_report
+    from closebench.schema import RESULT_SCHEMA_VERSION
+
+    run_dir = _build(tmp_path, probes=False)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["schema_version"] = RESULT_SCHEMA_VERSION - 1
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match=f"schema_version {RESULT_SCHEMA_VERSION - 1}.*--reanalyse"):
+        render_report(run_dir, log=lambda _s: None)
+    assert main(["report", str(run_dir)]) != 0
+    assert not (run_dir / "report.html").exists()
+
+
 def test_wilson_interval() -> None:
     lo, hi = wilson(0, 10)
     assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)

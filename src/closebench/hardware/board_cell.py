@@ -10,7 +10,6 @@ device-side capture on hardware: only the client's vantage point exists.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from closebench.hardware.safety import LoadTarget
 from closebench.hardware.serialport import open_console
 from closebench.load import profiles as load
 from closebench.pipeline.cell import CellPlan, analyse
+from closebench.schema import write_json
 
 
 def console_style_of(plan: CellPlan) -> str:
@@ -104,10 +104,8 @@ def run_hardware_cell(
         poller.stop()
         console.close()
         inner["capture_client"] = dump.stop()
-        (cell / "events.json").write_text(
-            json.dumps({"clock": "CLOCK_REALTIME", "events": events}, indent=1)
-        )
-        (cell / "inner.json").write_text(json.dumps(inner, indent=1))
+        write_json(cell / "events.json", {"clock": "CLOCK_REALTIME", "events": events})
+        write_json(cell / "inner.json", inner)
     metrics = analyse(plan, cell, inner, device_ip=target.address, port=target.http_port)
     return {
         "status": inner["status"],

@@ -23,7 +23,7 @@ from closebench.capture import tcpdump as capture
 from closebench.load import profiles as load
 from closebench.load.profiles import LoadProfile
 from closebench.load.ramp import ramp_summary
-from closebench.schema import RESULT_SCHEMA_VERSION
+from closebench.schema import RESULT_SCHEMA_VERSION, write_json
 from closebench.variants.manifest import Variant
 
 
@@ -152,7 +152,7 @@ def record_load_window(cell_dir: Path, load_section: dict[str, Any]) -> dict[str
             events[name] = {"wall": t, "capture": t, "from": "requests.csv"}
         elif fallback in events:
             events[name] = {**events[fallback], "from": fallback}
-    path.write_text(json.dumps(doc, indent=1))
+    write_json(path, doc)
     return events
 
 
@@ -163,8 +163,14 @@ def analyse(
     *,
     device_ip: str = netsetup.DEVICE_IP,
     port: int = 80,
+    identity: dict[str, Any] | None = None,
+    profile: LoadProfile | None = None,
 ) -> dict[str, Any]:
-    """Derive metrics.json from the cell folder alone: the files next to it are the truth."""
+    """Derive metrics.json from the cell folder alone: the files next to it are the truth.
+
+    identity and profile stand in for the plan when a finished run is re-derived (its cell
+    section, and the load profile whose ramp is summarised). Both outputs are written once.
+    """
     from closebench.teardown import analyze_capture, write_outputs
 
     load_section = load.finalize_load_outputs(cell_dir)
@@ -176,12 +182,8 @@ def analyse(
     dev = None
     if device_pcap.exists():
         dev = analyze_capture(device_pcap, device_ip=device_ip, load_stop=load_stop)
-    # Both views: which extra teardown packets the link caused and which a stack did.
-    write_outputs(result, cell_dir, device_view=dev)
-    metrics = json.loads((cell_dir / "metrics.json").read_text())
-    if dev is not None:
-        metrics["device_view"] = dev.summary
-    if plan is not None and (ramp := ramp_summary(cell_dir / "requests.csv", plan.profile)):
+    profile = plan.profile if plan is not None else profile
+    if profile is not None and (ramp := ramp_summary(cell_dir / "requests.csv", profile)):
         load_section["ramp"] = ramp
     syns = capture.count_first_syns(client_pcap, server_port=port)
     load_section["syns_in_capture"] = syns
@@ -199,7 +201,7 @@ def analyse(
     tap_frames = (counters.get("tap_rx") or 0) + (counters.get("tap_tx") or 0)
     client_cap["tap_frames"] = tap_frames if "tap_rx" in counters else None
     saw_all = "tap_rx" not in counters or (client_cap.get("packets") or 0) >= tap_frames
-    metrics.update(
+    metrics: dict[str, Any] = dict(
         schema_version=RESULT_SCHEMA_VERSION,
         load=load_section,
         capture={
@@ -212,8 +214,10 @@ def analyse(
         },
         device={**device_figures(cell_dir), "counters": inner.get("device", {})},
     )
+    if dev is not None:
+        metrics["device_view"] = dev.summary
     if plan is not None:
-        metrics["cell"] = {
+        identity = {
             "id": plan.id,
             "variant": plan.variant.name,
             "profile": plan.profile.name,
@@ -222,8 +226,11 @@ def analyse(
             "lwip": plan.lwip,
             "seed": plan.seed,
         }
-    (cell_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, default=str))
-    return metrics
+    if identity is not None:
+        metrics["cell"] = identity
+    # Both views: which extra teardown packets the link caused and which a stack did.
+    _, metrics_path = write_outputs(result, cell_dir, device_view=dev, sections=metrics)
+    return json.loads(metrics_path.read_text())
 
 
 def run_cell(plan: CellPlan, binary: Path, run_dir: Path) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from closebench.bench import netsetup
 from closebench.bench.testbed import DeviceSpec, Testbed
 from closebench.capture.tcpdump import capturer
 from closebench.errors import UserError
+from closebench.schema import write_json
 
 MARKER = b"closebench cooldown-end marker"
 
@@ -81,10 +82,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         if dump is not None:
             time.sleep(spec.get("capture_tail_s", 2.0))  # tcpdump buffers ~1 s of packets
             result["capture_client"] = dump.stop()
-        (cell / "events.json").write_text(
-            json.dumps({"clock": "CLOCK_REALTIME", "events": events}, indent=1)
-        )
-        (cell / "inner.json").write_text(json.dumps(result, indent=1))
+        write_json(cell / "events.json", {"clock": "CLOCK_REALTIME", "events": events})
+        write_json(cell / "inner.json", result)
     return result
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from closebench.bench import netsetup
 from closebench.errors import UserError
+from closebench.schema import RESULT_SCHEMA_VERSION, read_manifest, write_json
 
 ANALYSIS_FAILED = "failed: analysis:"  # measured whole, but the analysis broke
 
@@ -30,10 +31,10 @@ def reanalyse_run(run_dir: Path, log: Callable[[str], None] = print) -> int:
     A cell whose measurement finished but whose analysis failed during the run is re-derived
     too and, on success, marked ok in the manifest (its captures were never lost).
     """
+    from closebench.load.profiles import load_profile
     from closebench.pipeline.cell import analyse
-    from closebench.report.data import read_manifest
 
-    manifest = read_manifest(run_dir)
+    manifest = read_manifest(run_dir, any_version=True)  # this is what upgrades an old run
     hardware = manifest.get("hardware") or {}
     device_ip = hardware.get("device_address", netsetup.DEVICE_IP)
     port = int(hardware.get("http_port", 80))
@@ -45,18 +46,24 @@ def reanalyse_run(run_dir: Path, log: Callable[[str], None] = print) -> int:
             raise UserError(f"{inner_path}: missing; the cell cannot be re-derived")
         log(f"reanalyse {index}/{len(cells)}: {cell['id']}")
         old = _json_or_empty(cell_dir / "metrics.json")
-        metrics = analyse(
-            None, cell_dir, json.loads(inner_path.read_text()), device_ip=device_ip, port=port
+        analyse(
+            None,
+            cell_dir,
+            json.loads(inner_path.read_text()),
+            device_ip=device_ip,
+            port=port,
+            identity=old.get("cell") or _cell_section(cell, manifest),
+            profile=_profile_or_none(load_profile, cell.get("profile", "")),
         )
-        metrics["cell"] = old.get("cell") or _cell_section(cell, manifest)
-        _add_ramp(metrics, cell, cell_dir)
-        _write_json(cell_dir / "metrics.json", metrics)
         if cell.get("status") != "ok":
             log(f"  {cell['id']}: was '{cell['status']}', now ok")
             cell["status"] = "ok"
             cell["reanalysed"] = True
-    if any(c.get("reanalysed") for c in cells):
-        _write_json(run_dir / "manifest.json", manifest)
+    if any(c.get("reanalysed") for c in cells) or manifest.get("schema_version") != (
+        RESULT_SCHEMA_VERSION
+    ):
+        manifest["schema_version"] = RESULT_SCHEMA_VERSION  # every cell is re-derived now
+        write_json(run_dir / "manifest.json", manifest)
     return len(cells)
 
 
@@ -64,21 +71,6 @@ def _cell_section(cell: dict[str, Any], manifest: dict[str, Any]) -> dict[str, A
     """metrics.json's `cell` from the manifest, for a cell whose analysis never wrote one."""
     keys = ("id", "variant", "profile", "link", "repetition", "lwip")
     return {k: cell.get(k) for k in keys} | {"seed": (manifest.get("seeds") or {}).get(cell["id"])}
-
-
-def _add_ramp(metrics: dict[str, Any], cell: dict[str, Any], cell_dir: Path) -> None:
-    from closebench.load.profiles import load_profile
-    from closebench.load.ramp import ramp_summary
-
-    profile = _profile_or_none(load_profile, cell.get("profile", ""))
-    if profile is not None and (ramp := ramp_summary(cell_dir / "requests.csv", profile)):
-        metrics["load"]["ramp"] = ramp
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    tmp.replace(path)
 
 
 def _json_or_empty(path: Path) -> dict[str, Any]:

@@ -7,7 +7,6 @@ and is never used as a baseline.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import platform
 import signal
@@ -26,7 +25,7 @@ from closebench.bench.source_ref import source_record
 from closebench.errors import UserError
 from closebench.load.profiles import LoadProfile, load_profile
 from closebench.pipeline.cell import CellPlan, run_cell
-from closebench.schema import RESULT_SCHEMA_VERSION
+from closebench.schema import RESULT_SCHEMA_VERSION, write_json
 from closebench.variants.manifest import Variant, load_variants
 
 DEFAULT_VARIANTS = None  # all of them
@@ -211,9 +210,7 @@ class Run:
         self.save()
 
     def save(self) -> None:
-        tmp = self.dir / "manifest.json.tmp"
-        tmp.write_text(json.dumps(self.manifest, indent=1, default=str))
-        tmp.replace(self.dir / "manifest.json")
+        write_json(self.dir / "manifest.json", self.manifest)
 
 
 def build_devices(matrix: Matrix, log: Callable[[str], None]) -> dict[tuple[str, str | None], Any]:

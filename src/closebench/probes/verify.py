@@ -24,6 +24,7 @@ from closebench.bench.testbed import DeviceSpec
 from closebench.errors import UserError
 from closebench.probes import catalog
 from closebench.probes.judge import judge
+from closebench.schema import write_json
 from closebench.variants.manifest import Variant, load_variant
 
 FORMAT_VERSION = 1
@@ -160,7 +161,7 @@ def run_probes(
         "probes": probes_info,
         "results": rows,
     }
-    (out_dir / f"{variant.label}.json").write_text(json.dumps(data, indent=1, default=str))
+    write_json(out_dir / f"{variant.label}.json", data)
     return data
 
 

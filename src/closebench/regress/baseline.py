@@ -25,7 +25,7 @@ import pandas as pd
 
 from closebench import paths
 from closebench.errors import UserError, where
-from closebench.schema import RESULT_SCHEMA_VERSION
+from closebench.schema import RESULT_SCHEMA_VERSION, read_manifest, write_json
 from closebench.teardown.classify import CLOSE_KINDS
 
 BASELINE_FORMAT = "closebench-baseline"
@@ -225,20 +225,11 @@ def load_run(run_dir: Path) -> RunData:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: not a run directory", exit_code=2)
-    manifest = _read_json(run_dir / "manifest.json")
+    manifest = read_manifest(run_dir, exit_code=2)
     origin = str(run_dir / "manifest.json")
-    if not isinstance(manifest, dict):
-        raise UserError(f"{origin}: not an object", exit_code=2)
     if manifest.get("complete") is not True:
         raise UserError(
             f"{run_dir}: run is incomplete (manifest complete != true); re-run it", exit_code=2
-        )
-    version = _need(manifest, "schema_version", origin)
-    if version != RESULT_SCHEMA_VERSION:
-        raise UserError(
-            f"{origin}: result schema_version {version}, this closebench reads "
-            f"{RESULT_SCHEMA_VERSION}",
-            exit_code=2,
         )
     cells: dict[str, CellStats] = {}
     for entry in _need(manifest, "cells", origin):
@@ -350,9 +341,7 @@ def save_baseline(
         "cells": {cid: s.to_json() for cid, s in sorted(run.cells.items())},
     }
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n")
-    tmp.replace(target)  # atomic: a half-written baseline would fail every later comparison
+    write_json(target, doc)  # atomic: a half-written baseline would fail every later comparison
     return target
 
 

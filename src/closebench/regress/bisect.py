@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from closebench.errors import UserError
+from closebench.schema import write_json
 from closebench.teardown.rates import Rate
 
 Log = Callable[[str], None]
@@ -440,7 +441,7 @@ def run_bisect(plan: Plan, log: Log = print) -> tuple[Path, Outcome]:
         else {},
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    (out / "bisect.json").write_text(json.dumps(doc, indent=1, default=str))
+    write_json(out / "bisect.json", doc)
     return out, outcome
 
 

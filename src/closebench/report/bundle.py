@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from closebench.errors import UserError
-from closebench.report.data import read_manifest
+from closebench.schema import read_manifest
 
 RUN_FILES = ("manifest.json", "report.html", "report.ipynb", "summary.md", "seed.json")
 CELL_FILES = (

@@ -1,4 +1,4 @@
-"""Load a run directory (results/README.md, schema 1) into one object the report reads from.
+"""Load a run directory (results/README.md) into one object the report reads from.
 
 Everything here tolerates partial data: a missing file becomes an empty frame or None and a
 note in `RunData.problems`, never an exception, because a report of a half-broken run is
@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from closebench.errors import UserError
+from closebench.schema import read_manifest
 
 
 @dataclass
@@ -91,19 +91,6 @@ class RunData:
         return next(c for c in self.cells if c.id == cell_id)
 
 
-def read_manifest(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "manifest.json"
-    if not path.is_file():
-        raise UserError(f"{run_dir}: no manifest.json; is this a closebench run directory?")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
-    if not isinstance(manifest, dict):
-        raise UserError(f"{path}: expected a JSON object")
-    return manifest
-
-
 def _json(path: Path, problems: list[str]) -> dict[str, Any]:
     if not path.is_file():
         return {}
@@ -115,16 +102,9 @@ def _json(path: Path, problems: list[str]) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _lwip_of(cell: dict[str, Any], manifest_variant: dict[str, Any]) -> str:
-    for value in (
-        cell.get("lwip"),
-        manifest_variant.get("lwip"),
-        manifest_variant.get("lwip_version"),
-        manifest_variant.get("stack_version"),
-    ):
-        if value:
-            return str(value)
-    return "?"
+def _lwip_of(cell: dict[str, Any]) -> str:
+    """The release a cell was put on by the release axis (--lwip), or "?" for its own stack."""
+    return str(cell.get("lwip") or "?")
 
 
 def _cells(run_dir: Path, manifest: dict[str, Any], problems: list[str]) -> list[Cell]:
@@ -132,7 +112,6 @@ def _cells(run_dir: Path, manifest: dict[str, Any], problems: list[str]) -> list
     if not isinstance(raw, list):
         problems.append("manifest.json lists no cells")
         return []
-    probe = RunData(run_dir, manifest, [], pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), {}, [])
     cells = []
     for entry in raw:
         if not isinstance(entry, dict) or "id" not in entry:
@@ -151,7 +130,7 @@ def _cells(run_dir: Path, manifest: dict[str, Any], problems: list[str]) -> list
             profile=str(entry.get("profile") or (parts[1] if len(parts) > 1 else "?")),
             link=str(entry.get("link") or (parts[2] if len(parts) > 2 else "?")),
             repetition=int(rep) if str(rep or "").isdigit() else 1,
-            lwip=_lwip_of(entry, probe.variant_info(variant)),
+            lwip=_lwip_of(entry),
             status=str(entry.get("status") or "unknown"),
             dir=run_dir / cid,
         )

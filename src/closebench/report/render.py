@@ -15,8 +15,9 @@ from pathlib import Path
 
 from closebench.errors import UserError
 from closebench.paths import repo_root
-from closebench.report.data import load_run, read_manifest
+from closebench.report.data import load_run
 from closebench.report.summary import summary_markdown
+from closebench.schema import read_manifest
 
 KERNEL_NAME = "python3"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from closebench.errors import UserError
 from closebench.schema import RESULT_SCHEMA_VERSION as SCHEMA_VERSION
@@ -13,10 +14,15 @@ from closebench.teardown.attribution import attribute, attribution_summary
 
 
 def write_outputs(
-    result: AnalysisResult, out_dir: str | Path, device_view: AnalysisResult | None = None
+    result: AnalysisResult,
+    out_dir: str | Path,
+    device_view: AnalysisResult | None = None,
+    sections: dict[str, Any] | None = None,
 ) -> tuple[Path, Path]:
     """device_view: the analysis of the device's own capture of the same connections, which
-    lets each close's extra packets be put down to the link or to a stack (attribution.py)."""
+    lets each close's extra packets be put down to the link or to a stack (attribution.py).
+    sections: the cell's other metrics.json sections (load, capture, device, cell), written
+    in the same pass so the file is written once."""
     if device_view is None:
         result.connections = attribute(result.connections, None)
     else:
@@ -34,6 +40,7 @@ def write_outputs(
     metrics_path = out / "metrics.json"
     metrics = _existing_metrics(metrics_path)  # refuse a bad one before writing anything
     metrics.setdefault("schema_version", SCHEMA_VERSION)
+    metrics.update(sections or {})
     metrics["analysis"] = result.summary
     # Both files go to temporary names and are renamed only once both are written: a
     # failure (disk full, interrupt) leaves neither a partial file nor a half-updated pair.
