@@ -78,7 +78,8 @@ def test_narrow_keeps_values() -> None:
 
 
 def test_split_merges_a_small_tail_and_keeps_every_frame() -> None:
-    from closebench.capture.pcapfile import RawChunk, _split
+    from closebench.capture.chunk import RawChunk
+    from closebench.capture.pcapfile import _split
 
     n = 2600
     chunk = RawChunk(

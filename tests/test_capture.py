@@ -102,7 +102,7 @@ def test_count_first_syns_ignores_retransmissions(tmp_path: Path) -> None:
 def test_not_a_pcap(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pcap"
     bad.write_bytes(b"x" * 40)
-    with pytest.raises(UserError, match="not a pcap file"):
+    with pytest.raises(UserError, match="not a pcap or pcapng file"):
         count_packets(bad)
 
 

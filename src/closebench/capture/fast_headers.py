@@ -13,10 +13,10 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from closebench.capture.pcapfile import RawChunk
+from closebench.capture.chunk import RawChunk
+from closebench.capture.linktypes import LINK_ETHERNET
 
 FAST_BYTES = 50  # Ethernet 14 + IPv4 20 + TCP up to the window field (16)
-LINK_ETHERNET = 1
 FAST = np.dtype(
     {
         "names": [

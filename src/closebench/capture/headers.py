@@ -12,20 +12,25 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from closebench.capture.chunk import RawChunk
 from closebench.capture.fast_headers import fast_rows
-from closebench.capture.pcapfile import RawChunk
+from closebench.capture.linktypes import (
+    GRE_KNOWN_TYPES,
+    GRE_MIRROR_HEADER,
+    GRE_PROTO,
+    LINK_ETHERNET,
+    LINK_LOOP,
+    LINK_NULL,
+    LINK_RAW,
+    LINK_SLL,
+    LINK_SLL2,
+    LOOPBACK_IPV6_FAMILIES,
+    VLAN_TPIDS,
+)
 
-LINK_ETHERNET = 1
-LINK_NULL = 0  # BSD loopback, family in host (little-endian here) order
-LINK_LOOP = 108  # OpenBSD loopback, family in network order
-LINK_SLL = 113
-LINK_SLL2 = 276
-LINK_RAW = (101, 12, 14, 228, 229)
-VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
 IPV6_EXT_HEADERS = (0, 43, 60)  # hop-by-hop, routing, destination options
 V6_FLAG = np.uint64(1 << 62)
 TCP_PROTO = 6
-GRE_PROTO = 47
 
 
 @dataclass
@@ -121,7 +126,7 @@ def _link_layer(chunk: RawChunk, g: _Gather) -> tuple[np.ndarray, np.ndarray]:
     fam_be = g.u16(zero, 2)
     for mask, fam in ((null, fam_le), (lt == LINK_LOOP, fam_be)):
         etype = np.where(mask & (fam == 2), 0x0800, etype)
-        etype = np.where(mask & np.isin(fam, (24, 28, 30)), 0x86DD, etype)
+        etype = np.where(mask & np.isin(fam, LOOPBACK_IPV6_FAMILIES), 0x86DD, etype)
         l3 = np.where(mask, 4, l3)
 
     raw = np.isin(lt, LINK_RAW)
@@ -262,9 +267,10 @@ def _gre_inner(
     ptype = g.u16(l4, 2)[rows]
     start = start + 4 + 4 * ((gflags & 0x8000) > 0) + 4 * ((gflags & 0x2000) > 0)
     start = start + 4 * ((gflags & 0x1000) > 0)
-    start = start + np.where(ptype == 0x88BE, 8, 0) + np.where(ptype == 0x22EB, 12, 0)
-    link = np.where(np.isin(ptype, (0x0800, 0x86DD)), 101, LINK_ETHERNET).astype(np.int32)
-    known = np.isin(ptype, (0x88BE, 0x22EB, 0x6558, 0x0800, 0x86DD))
+    for mirror, header in GRE_MIRROR_HEADER.items():
+        start = start + np.where(ptype == mirror, header, 0)
+    link = np.where(np.isin(ptype, (0x0800, 0x86DD)), LINK_RAW[0], LINK_ETHERNET).astype(np.int32)
+    known = np.isin(ptype, GRE_KNOWN_TYPES)
     rows, start, link = rows[known], start[known], link[known]
     sub = RawChunk(
         first_frame=chunk.first_frame,

@@ -24,15 +24,9 @@ from typing import BinaryIO
 
 import numpy as np
 
+from closebench.capture.chunk import HEAD_BYTES, MAX_RECORD, RawChunk, ReadReport
 from closebench.capture.fast_headers import rows
-from closebench.capture.pcapfile import (
-    HEAD_BYTES,
-    MAX_RECORD,
-    SUPPORTED_LINKTYPES,
-    RawChunk,
-    ReadReport,
-    unsupported_linktype,
-)
+from closebench.capture.linktypes import SUPPORTED_LINKTYPES, unsupported_linktype
 from closebench.capture.record_offsets import walk_records
 from closebench.errors import UserError
 

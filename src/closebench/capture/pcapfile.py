@@ -14,119 +14,26 @@ a file that is not a capture at all, or of a link type we cannot decode, is a Us
 from __future__ import annotations
 
 import logging
-import os
-import stat
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 
+from closebench.capture.chunk import (
+    DEFAULT_CHUNK,
+    HEAD_BYTES,
+    MAX_BLOCK,
+    PCAP_MAGICS,
+    PCAPNG_MAGIC,
+    RawChunk,
+    ReadReport,
+    check_capture_path,
+)
+from closebench.capture.pcap_records import iter_pcap_chunks
 from closebench.errors import UserError
-
-# Enough for link header (<= 24 B with two VLAN tags / SLL2) + IPv6 with a few extension
-# headers + the fixed TCP header; payload length comes from the IP header, not caplen.
-HEAD_BYTES = 192
-DEFAULT_CHUNK = 65536
-
-PCAP_MAGICS = {b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1"}
-PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
-# Wireshark's limit for a record (WTAP_MAX_PACKET_SIZE_STANDARD): a longer one makes tshark
-# call the file damaged ("File has N-byte packet, bigger than maximum of 262144").
-MAX_RECORD = 262144
-# Wireshark's pcapng MAX_BLOCK_SIZE: a longer block length is damage, not a cut file.
-MAX_BLOCK = 134348832
-
-# Link types headers.py understands, and names for the usual foreign ones (pcap-linktype(7)).
-SUPPORTED_LINKTYPES = frozenset({0, 1, 12, 14, 101, 108, 113, 228, 229, 276})
-LINKTYPE_NAMES = {
-    0: "NULL",
-    1: "ETHERNET",
-    9: "PPP",
-    101: "RAW",
-    105: "IEEE802_11",
-    108: "LOOP",
-    113: "LINUX_SLL",
-    127: "IEEE802_11_RADIOTAP",
-    147: "USER0",
-    187: "BLUETOOTH_HCI_H4",
-    192: "PPI",
-    195: "IEEE802_15_4_WITHFCS",
-    201: "BLUETOOTH_HCI_H4_WITH_PHDR",
-    220: "USB_LINUX_MMAPPED",
-    228: "IPV4",
-    229: "IPV6",
-    249: "USBPCAP",
-    253: "NETLINK",
-    276: "LINUX_SLL2",
-}
-
-
-@dataclass
-class RawChunk:
-    """A chunk of frames: heads packed in `buf` at `offsets`, `caplen` bytes each."""
-
-    first_frame: int  # 1-based frame number of the first record (tshark's frame.number)
-    ts: np.ndarray  # float64 epoch seconds
-    linktype: np.ndarray  # int32 per frame (pcapng interfaces may differ)
-    # uint8, padded at the end so fixed-offset gathers never overrun. Classic pcap: the
-    # reader's block buffer, overwritten by the next block (decode a chunk before the next).
-    buf: np.ndarray
-    offsets: np.ndarray  # int64 start of each frame head in buf
-    caplen: np.ndarray  # int32 bytes of the frame head available in buf
-
-    def __len__(self) -> int:
-        return len(self.ts)
-
-
-@dataclass
-class ReadReport:
-    """What the reader noticed about the file as a whole."""
-
-    records: int = 0
-    warnings: list[str] = field(default_factory=list)
-    allow_damaged: bool = False  # damaged record: warn and stop instead of an error
-    size: int = 0  # file bytes
-    position: int = 0  # bytes read so far (for progress)
-
-    def damaged(self, path: Path, offset: int, why: str) -> None:
-        """A record tshark would call damaged: an error, or a warning if allowed."""
-        where = f"capture damaged at byte {offset} of {self.size} ({why})"
-        if not self.allow_damaged:
-            raise UserError(
-                f"{path}: {where}; --allow-damaged analyses the {self.records} records before it"
-            )
-        self.warnings.append(f"{where}; analysed the {self.records} records before it")
-
-
-def linktype_name(linktype: int) -> str:
-    name = LINKTYPE_NAMES.get(linktype)
-    return f"{linktype} ({name})" if name else str(linktype)
-
-
-def unsupported_linktype(path: Path, linktype: int) -> UserError:
-    return UserError(
-        f"{path}: link type {linktype_name(linktype)} is not supported "
-        "(Ethernet, Linux cooked, raw IP and loopback captures are)"
-    )
-
-
-def check_capture_path(path: Path) -> int:
-    """The file's size; a one-line error for a missing file, a folder, a FIFO or a device."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such capture file") from None
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read capture file ({exc.strerror})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise UserError(f"{path}: is a folder, not a capture file")
-    if not stat.S_ISREG(st.st_mode):
-        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device or special file"
-        raise UserError(f"{path}: is {kind}, not a capture file (analyze reads a saved capture)")
-    return st.st_size
 
 
 def _open_reader(fh: BinaryIO, path: Path) -> tuple[Any, bool]:
@@ -153,79 +60,111 @@ def _open_reader(fh: BinaryIO, path: Path) -> tuple[Any, bool]:
         raise UserError(f"{path}: unreadable capture header ({exc})") from None
 
 
+@dataclass(frozen=True)
+class Record:
+    """One captured frame, whole."""
+
+    ts: float  # epoch seconds
+    linktype: int
+    data: bytes
+
+
+def iter_records(path: Path, report: ReadReport | None = None) -> Iterator[Record]:
+    """Every record of a classic pcap or pcapng file with its whole frame, under the same
+    damage rules as iter_chunks (a cut last record ends the file with a warning). For the
+    counts and the report's excerpts; the analyzer reads chunks (iter_chunks)."""
+    path = Path(path)
+    report = report or ReadReport()
+    size = report.size = check_capture_path(path)
+    _quiet_scapy()
+    with open(path, "rb") as fh:
+        reader, is_ng = _open_reader(fh, path)
+        yield from _read_records(fh, reader, is_ng, path, size, report)
+
+
 def iter_chunks(
     path: Path, report: ReadReport, chunk_size: int = DEFAULT_CHUNK
 ) -> Iterator[RawChunk]:
     """Yield RawChunk objects; append problems to `report.warnings`."""
     path = Path(path)
     size = report.size = check_capture_path(path)
-    # scapy logs "packet has been truncated" itself; we report it with an offset instead.
-    logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+    _quiet_scapy()
     with open(path, "rb") as fh:
         magic = fh.read(4)
         if magic in PCAP_MAGICS:
-            from closebench.capture.pcap_records import iter_pcap_chunks  # (circular import)
-
             for block in iter_pcap_chunks(fh, path, magic, size, report):
                 yield from _split(block, chunk_size)
             return
         fh.seek(0)
         reader, is_ng = _open_reader(fh, path)
-        linktype_default = getattr(reader, "linktype", 1)
         frame = 1
         heads: list[bytes] = []
         ts: list[float] = []
         lts: list[int] = []
-        while True:
-            record_start = fh.tell()
-            try:
-                item = reader._read_packet()
-            except EOFError:
-                why = _pcapng_damage(fh, record_start, size, getattr(reader, "endian", "<"))
-                if why:
-                    report.damaged(path, record_start, why)
-                fh.seek(record_start)  # a partial record header was consumed: report it
-                break
-            except Exception as exc:  # corrupt block structure inside a pcapng
-                report.damaged(path, record_start, " ".join(str(exc).split()))
-                break
-            if item is None:
-                continue
-            data, meta = item
-            if is_ng:
-                stamp = ((meta.tshigh << 32) | meta.tslow) / meta.tsresol
-                lt = meta.linktype
-                expected = len(data)
-            else:
-                frac = 1e9 if reader.nano else 1e6
-                stamp = meta.sec + meta.usec / frac
-                lt = linktype_default
-                expected = min(meta.caplen, 0xFFFF)
-            if len(data) < expected:
-                report.warnings.append(
-                    f"capture truncated: record at byte {record_start} of {size} is cut "
-                    f"({len(data)} of {meta.caplen} bytes); analysed the "
-                    f"{report.records} complete records before it"
-                )
-                break
-            heads.append(data[:HEAD_BYTES])
-            ts.append(stamp)
-            lts.append(lt)
-            report.records += 1
+        for record in _read_records(fh, reader, is_ng, path, size, report):
+            heads.append(record.data[:HEAD_BYTES])
+            ts.append(record.ts)
+            lts.append(record.linktype)
             if len(heads) >= chunk_size:
                 report.position = fh.tell()
                 yield _pack(frame, heads, ts, lts)
                 frame += len(heads)
                 heads, ts, lts = [], [], []
-        end = fh.tell()
-        if end < size and not any("truncated" in w or "damaged" in w for w in report.warnings):
-            report.warnings.append(
-                f"capture truncated: {size - end} trailing bytes at byte {end} of {size} "
-                "do not form a complete record (capture cut while writing?)"
-            )
-        report.position = end
         if heads:
             yield _pack(frame, heads, ts, lts)
+
+
+def _quiet_scapy() -> None:
+    # scapy logs "packet has been truncated" itself; we report it with an offset instead.
+    logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+
+
+def _read_records(
+    fh: BinaryIO, reader: Any, is_ng: bool, path: Path, size: int, report: ReadReport
+) -> Iterator[Record]:
+    """The records scapy's reader finds, checked for damage and cut ends like tshark does."""
+    linktype_default = getattr(reader, "linktype", 1)
+    while True:
+        record_start = fh.tell()
+        try:
+            item = reader._read_packet()
+        except EOFError:
+            why = _pcapng_damage(fh, record_start, size, getattr(reader, "endian", "<"))
+            if why:
+                report.damaged(path, record_start, why)
+            fh.seek(record_start)  # a partial record header was consumed: report it
+            break
+        except Exception as exc:  # corrupt block structure inside a pcapng
+            report.damaged(path, record_start, " ".join(str(exc).split()))
+            break
+        if item is None:
+            continue
+        data, meta = item
+        if is_ng:
+            stamp = ((meta.tshigh << 32) | meta.tslow) / meta.tsresol
+            lt = meta.linktype
+            expected = len(data)
+        else:
+            frac = 1e9 if reader.nano else 1e6
+            stamp = meta.sec + meta.usec / frac
+            lt = linktype_default
+            expected = min(meta.caplen, 0xFFFF)
+        if len(data) < expected:
+            report.warnings.append(
+                f"capture truncated: record at byte {record_start} of {size} is cut "
+                f"({len(data)} of {meta.caplen} bytes); analysed the "
+                f"{report.records} complete records before it"
+            )
+            break
+        report.records += 1
+        yield Record(stamp, lt, data)
+    end = fh.tell()
+    if end < size and not any("truncated" in w or "damaged" in w for w in report.warnings):
+        report.warnings.append(
+            f"capture truncated: {size - end} trailing bytes at byte {end} of {size} "
+            "do not form a complete record (capture cut while writing?)"
+        )
+    report.position = end
 
 
 def _pcapng_damage(fh: BinaryIO, start: int, size: int, endian: str) -> str | None:

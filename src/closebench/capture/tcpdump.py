@@ -27,6 +27,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from closebench.capture.chunk import ReadReport
+from closebench.capture.linktypes import tcp_of
+from closebench.capture.pcapfile import Record, iter_records
 from closebench.errors import UserError
 
 START_TIMEOUT_S = 10.0
@@ -296,87 +299,27 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else "exited without a message"
 
 
-# --- reading pcap files --------------------------------------------------------------------
-
-_MAGICS = {
-    b"\xd4\xc3\xb2\xa1": "<",  # microsecond, little-endian
-    b"\xa1\xb2\xc3\xd4": ">",
-    b"\x4d\x3c\xb2\xa1": "<",  # nanosecond
-    b"\xa1\xb2\x3c\x4d": ">",
-}
-_PCAPNG = b"\x0a\x0d\x0d\x0a"
-# Link types we can find the IP header in: Ethernet, raw IP, Linux cooked v1/v2.
-_LINK_IP_OFFSET = {1: 14, 101: 0, 12: 0, 14: 0, 113: 16, 276: 20}
+# --- counts over the files it writes ------------------------------------------------------
 
 
-def _records(pcap: Path) -> Iterator[tuple[int, bytes]]:
-    """(link type, frame bytes) per record of a classic pcap; a truncated tail is ignored
-    (tcpdump killed mid-write). pcapng (not what tcpdump -w writes) goes through scapy."""
-    with Path(pcap).open("rb") as fh:
-        header = fh.read(24)
-        if len(header) < 24:
-            raise UserError(f"{pcap}: not a pcap file (too short)")
-        if header[:4] == _PCAPNG:
-            yield from _pcapng_records(pcap)
-            return
-        endian = _MAGICS.get(header[:4])
-        if endian is None:
-            raise UserError(f"{pcap}: not a pcap file (magic {header[:4].hex()})")
-        linktype = struct.unpack(endian + "I", header[20:24])[0] & 0x0FFFFFFF
-        record = struct.Struct(endian + "IIII")
-        while True:
-            head = fh.read(16)
-            if len(head) < 16:
-                return
-            incl_len = record.unpack(head)[2]
-            data = fh.read(incl_len)
-            if len(data) < incl_len:
-                return
-            yield linktype, data
-
-
-def _pcapng_records(pcap: Path) -> Iterator[tuple[int, bytes]]:
-    from scapy.utils import RawPcapNgReader
-
-    with RawPcapNgReader(str(pcap)) as reader:
-        for data, meta in reader:
-            yield getattr(meta, "linktype", 1), data
+def _records(pcap: Path) -> Iterator[Record]:
+    # A cut or damaged end stops the count where tcpdump stopped writing; no error.
+    return iter_records(pcap, ReadReport(allow_damaged=True))
 
 
 def count_packets(pcap: Path) -> int:
-    """Number of complete records in a pcap: a cross-check against tcpdump's own count."""
+    """Number of complete records in a capture: a cross-check against tcpdump's own count."""
     return sum(1 for _ in _records(pcap))
 
 
-def _tcp_syn(linktype: int, frame: bytes) -> tuple[bytes, int, bytes, int, int] | None:
-    """(src ip, src port, dst ip, dst port, seq) of a SYN without ACK, else None."""
-    offset = _LINK_IP_OFFSET.get(linktype)
-    if offset is None:
+def _first_syn(record: Record) -> tuple[bytes, int, bytes, int, int] | None:
+    """(src ip, src port, dst ip, dst port, seq) of a SYN without ACK or RST, else None."""
+    tcp = tcp_of(record.linktype, record.data)
+    if tcp is None or len(tcp[2]) < 14:
         return None
-    if linktype == 1:
-        ethertype = frame[12:14]
-        if ethertype == b"\x81\x00":  # one VLAN tag
-            offset, ethertype = 18, frame[16:18]
-        if ethertype not in (b"\x08\x00", b"\x86\xdd"):
-            return None
-    ip = frame[offset:]
-    if len(ip) < 20:
-        return None
-    version = ip[0] >> 4
-    if version == 4:
-        if ip[9] != 6:
-            return None
-        src, dst, tcp = ip[12:16], ip[16:20], ip[(ip[0] & 0x0F) * 4 :]
-    elif version == 6 and len(ip) >= 40:
-        if ip[6] != 6:  # TCP directly after the fixed header (no extension headers)
-            return None
-        src, dst, tcp = ip[8:24], ip[24:40], ip[40:]
-    else:
-        return None
-    if len(tcp) < 14:
-        return None
-    sport, dport, seq = struct.unpack("!HHI", tcp[:8])
-    flags = tcp[13]
+    src, dst, header = tcp
+    sport, dport, seq = struct.unpack("!HHI", header[:8])
+    flags = header[13]
     if flags & 0x02 and not flags & 0x10 and not flags & 0x04:
         return src, sport, dst, dport, seq
     return None
@@ -389,8 +332,8 @@ def count_first_syns(pcap: Path, server_port: int = 80) -> int:
     connection on a reused port has a new ISN, so it counts again.
     """
     seen: set[tuple[bytes, int, bytes, int, int]] = set()
-    for linktype, frame in _records(pcap):
-        syn = _tcp_syn(linktype, frame)
+    for record in _records(pcap):
+        syn = _first_syn(record)
         if syn is not None and syn[3] == server_port:
             seen.add(syn)
     return len(seen)

@@ -13,7 +13,11 @@ from pathlib import Path
 
 from scapy.config import conf
 from scapy.layers.inet import IP, TCP
-from scapy.utils import RawPcapReader, RawPcapWriter
+from scapy.utils import RawPcapWriter
+
+from closebench.capture.chunk import ReadReport
+from closebench.capture.linktypes import is_tcp
+from closebench.capture.pcapfile import iter_records
 
 FLAG_NAMES = (("S", "SYN"), ("F", "FIN"), ("R", "RST"), ("P", "PSH"), ("A", "ACK"), ("U", "URG"))
 
@@ -30,33 +34,8 @@ class Segment:
 
 def _records(path: Path) -> Iterator[tuple[float, bytes, int]]:
     """(epoch seconds, frame bytes, linktype) for every record of a pcap or pcapng file."""
-    with RawPcapReader(str(path)) as reader:
-        linktype = getattr(reader, "linktype", 1)
-        nano = getattr(reader, "nano", False)
-        for data, meta in reader:
-            if hasattr(meta, "sec"):
-                ts = meta.sec + meta.usec / (1e9 if nano else 1e6)
-            else:  # pcapng: 64-bit timestamp in units of tsresol
-                ts = ((meta.tshigh << 32) | meta.tslow) / meta.tsresol
-                linktype = getattr(meta, "linktype", linktype)
-            yield ts, data, linktype
-
-
-def _is_tcp(data: bytes, linktype: int) -> bool:
-    """TCP over IPv4/IPv6 on Ethernet, Linux cooked or raw IP; other link types count."""
-    if linktype == 1 and len(data) > 23:
-        ethertype, ip = int.from_bytes(data[12:14], "big"), data[14:]
-    elif linktype == 113 and len(data) > 25:
-        ethertype, ip = int.from_bytes(data[14:16], "big"), data[16:]
-    elif linktype in (101, 228, 229) and data:
-        ethertype, ip = (0x0800 if data[0] >> 4 == 4 else 0x86DD), data
-    else:
-        return True
-    if ethertype == 0x0800:
-        return len(ip) > 9 and ip[9] == 6
-    if ethertype == 0x86DD:
-        return len(ip) > 6 and ip[6] == 6
-    return False
+    for record in iter_records(path, ReadReport(allow_damaged=True)):
+        yield record.ts, record.data, record.linktype
 
 
 def capture_span(path: Path) -> tuple[float, float, int] | None:
@@ -71,7 +50,7 @@ def capture_span(path: Path) -> tuple[float, float, int] | None:
     try:
         for ts, data, linktype in _records(path):
             first = ts if first is None else first
-            if _is_tcp(data, linktype):
+            if is_tcp(linktype, data) is not False:  # a foreign link type: cannot tell
                 last = ts
             count += 1
     except Exception:  # a truncated capture still has a usable prefix

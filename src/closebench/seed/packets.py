@@ -16,23 +16,26 @@ from pathlib import Path
 
 import pandas as pd
 
-from closebench.report.pcap import _records
+from closebench.capture.chunk import ReadReport
+from closebench.capture.linktypes import TCP_PROTO, ip_layer
+from closebench.capture.pcapfile import iter_records
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 COLUMNS = ("ts", "src", "sport", "dst", "dport", "flags", "seq", "ack", "win", "length")
 
 
 def read_tcp(path: Path) -> pd.DataFrame:
-    """Every IPv4 TCP packet of an Ethernet pcap: one row each, capture order."""
+    """Every IPv4 TCP packet of a capture: one row each, capture order."""
     rows = []
     if not path.is_file() or path.stat().st_size == 0:
         return pd.DataFrame(columns=list(COLUMNS))
-    for ts, data, linktype in _records(path):
-        if linktype != 1 or len(data) < 54 or data[12:14] != b"\x08\x00":
+    for record in iter_records(path, ReadReport(allow_damaged=True)):
+        layer = ip_layer(record.linktype, record.data)
+        if layer is None or layer[0] != 4:
             continue
-        ip = data[14:]
+        ip = record.data[layer[1] :]
         ihl = (ip[0] & 0x0F) * 4
-        if ip[9] != 6 or len(ip) < ihl + 20:
+        if len(ip) < ihl + 20 or ip[9] != TCP_PROTO:
             continue
         total = struct.unpack("!H", ip[2:4])[0]
         tcp = ip[ihl:]
@@ -43,7 +46,7 @@ def read_tcp(path: Path) -> pd.DataFrame:
         length = max(0, total - ihl - off)
         src = ".".join(str(b) for b in ip[12:16])
         dst = ".".join(str(b) for b in ip[16:20])
-        rows.append((ts, src, sport, dst, dport, flags, seq, ack, win, length))
+        rows.append((record.ts, src, sport, dst, dport, flags, seq, ack, win, length))
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 

@@ -12,14 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from closebench.capture.chunk import ReadReport
 from closebench.capture.headers import AddressBook, decode_chunk
-from closebench.capture.pcapfile import (
-    SUPPORTED_LINKTYPES,
-    ReadReport,
-    iter_chunks,
-    linktype_name,
-    unsupported_linktype,
-)
+from closebench.capture.linktypes import SUPPORTED_LINKTYPES, linktype_name, unsupported_linktype
+from closebench.capture.pcapfile import iter_chunks
 from closebench.errors import UserError
 from closebench.teardown.classify import Parts, frame_part
 from closebench.teardown.malloc_tune import analysis_memory

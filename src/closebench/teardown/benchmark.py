@@ -97,7 +97,8 @@ def run(pcap: Path) -> dict[str, Any]:
 
 
 def count_records(pcap: Path) -> int:
-    from closebench.capture.pcapfile import ReadReport, iter_chunks
+    from closebench.capture.chunk import ReadReport
+    from closebench.capture.pcapfile import iter_chunks
 
     report = ReadReport()
     for _ in iter_chunks(pcap, report):
