@@ -191,6 +191,20 @@ BROKEN = [
         "hardware.image.sha256",
     ),
     (
+        "citation without repo or default",
+        "nodemcu-3.0",
+        '[citation_defaults]\nrepo = "nodemcu/nodemcu-firmware"\n',
+        "[citation_defaults]\n",
+        "citation_defaults.repo: missing",
+    ),
+    (
+        "bad default repo",
+        "nodemcu-2016",
+        'repo = "nodemcu/nodemcu-firmware"\nref = "98d3b46',
+        'repo = "nodemcu-firmware"\nref = "98d3b46',
+        "citation_defaults.repo: must be 'owner/name'",
+    ),
+    (
         "bad expect",
         "linux-reference",
         'value = "fin"',
@@ -224,6 +238,31 @@ def test_option_without_citation_is_refused(tmp_path: Path) -> None:
     text = re.sub(r"(\[emulation\.options\.TCP_MSL\]\nvalue = 60000\n)cite = .*\n", r"\1", text)
     manifest.write_text(text)
     with pytest.raises(UserError, match=r"emulation\.options\.TCP_MSL\.cite: missing"):
+        load_variant_file(manifest)
+
+
+def test_citation_defaults_fill_only_what_a_citation_leaves_out(tmp_path: Path) -> None:
+    variant = load_variant_file(variants_dir() / "nodemcu-3.0" / "variant.toml")
+    tw = variant.emulation.behaviour_citations["tw_cap"]
+    assert (tw.repo, tw.ref) == (
+        "nodemcu/nodemcu-firmware",
+        "4b92eab71a3573a3f948977878514de7def76ff8",
+    )
+    # A citation that names its own repo and ref keeps them.
+    own_cite = 'repo = "lwip-tcpip/lwip", ref = "STABLE-2_1_3_RELEASE", path = "src/core/tcp.c"'
+    old_cite = 'tw_cap = { path = "app/lwip/core/tcp.c"'
+    manifest = _broken(tmp_path, "nodemcu-3.0", old_cite, f"tw_cap = {{ {own_cite}")
+    own = load_variant_file(manifest).emulation.behaviour_citations["tw_cap"]
+    assert (own.repo, own.ref, own.path) == (
+        "lwip-tcpip/lwip",
+        "STABLE-2_1_3_RELEASE",
+        "src/core/tcp.c",
+    )
+    # Without the defaults, a citation without repo is a one-line error naming it.
+    text = manifest.read_text()
+    start = text.index("[citation_defaults]")
+    manifest.write_text(text[:start] + text[text.index("[[citations]]", start) :])
+    with pytest.raises(UserError, match=r"citations\[0\]\.repo: missing|citations.*repo"):
         load_variant_file(manifest)
 
 

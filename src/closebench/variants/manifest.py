@@ -454,18 +454,19 @@ def _parse(top: Table, folder: Path) -> Variant:
             "name", "kind", "firmware", "version", "chip", "stack", "summary",
             "citations", "emulation", "expect", "hardware",
         ),
-        optional=("source", "timing"),
+        optional=("source", "timing", "citation_defaults"),
     )  # fmt: skip
     name = top.text("name")
     if name != folder.name:
         raise top.fail("name", f"{name!r} must equal the folder name {folder.name!r}")
     kind = top.choice("kind", KINDS)
     chip = top.choice("chip", (*CHIPS, "host"))
-    citations = tuple(_citation(t) for t in top.subtables("citations"))
+    defaults = _citation_defaults(top)
+    citations = tuple(_citation(t, defaults) for t in top.subtables("citations"))
     if not citations:
         raise top.fail("citations", "needs at least one citation for the provenance")
-    emulation = _emulation(top.sub("emulation"), kind)
-    expect = _expect(top.sub("expect"))
+    emulation = _emulation(top.sub("emulation"), kind, defaults)
+    expect = _expect(top.sub("expect"), defaults)
     hardware = _hardware(top, folder, kind)
     source = _source(top.sub("source"), kind) if "source" in top.data else None
     timing = parse_timing(top.sub("timing"), kind) if "timing" in top.data else None
@@ -550,15 +551,41 @@ def _source_range(item: Table, repos: set[str]) -> SourceRange:
     )
 
 
-def _citation(table: Table) -> Citation:
-    table.check_keys(required=("repo", "ref", "path"), optional=("note",))
+@dataclass(frozen=True)
+class CitationDefaults:
+    """`[citation_defaults]`: the repository and ref most citations name, stated once."""
+
+    repo: str | None = None
+    ref: str | None = None
+
+
+def _citation_defaults(top: Table) -> CitationDefaults:
+    if "citation_defaults" not in top.data:
+        return CitationDefaults()
+    table = top.sub("citation_defaults")
+    table.check_keys(required=("repo", "ref"))
+    return CitationDefaults(_repo(table), table.text("ref"))
+
+
+def _repo(table: Table) -> str:
     repo = table.text("repo")
     if repo.count("/") != 1:
         raise table.fail("repo", f"must be 'owner/name', got {repo!r}")
-    return Citation(repo, table.text("ref"), table.text("path"), table.get("note", str, ""))
+    return repo
 
 
-def _emulation(emu: Table, kind: str) -> Emulation:
+def _citation(table: Table, defaults: CitationDefaults) -> Citation:
+    """{repo, ref, path, note}; repo and ref fall back to [citation_defaults]."""
+    required = ["path"]
+    required += [key for key in ("repo", "ref") if getattr(defaults, key) is None]
+    table.check_keys(required=tuple(required), optional=("repo", "ref", "note"))
+    repo = _repo(table) if "repo" in table.data else defaults.repo
+    ref = table.text("ref") if "ref" in table.data else defaults.ref
+    assert repo is not None and ref is not None  # required above when there is no default
+    return Citation(repo, ref, table.text("path"), table.get("note", str, ""))
+
+
+def _emulation(emu: Table, kind: str, defaults: CitationDefaults) -> Emulation:
     emu.check_keys(
         required=(
             "close", "admission", "admission_limit", "tw_cap", "cull_closing",
@@ -584,13 +611,15 @@ def _emulation(emu: Table, kind: str) -> Emulation:
         raise emu.fail(
             "admission_limit", f"must be 0 exactly when admission is 'none' (got {limit})"
         )
-    declared = _options(emu.sub("options", {}), kind)
+    declared = _options(emu.sub("options", {}), kind, defaults)
     _check_option_values(emu, declared)
     active = [opt for opt in declared if opt.applies_to(lwip)]
     cites = emu.sub("cite")
     cites.check_keys(required=CITED_BEHAVIOURS, optional=("lwip", *APP_KNOBS))
     behaviour_citations = {
-        key: _citation(cites.sub(key)) for key in (*CITED_BEHAVIOURS, "lwip") if key in cites.data
+        key: _citation(cites.sub(key), defaults)
+        for key in (*CITED_BEHAVIOURS, "lwip")
+        if key in cites.data
     }
     base = emu.strings("known_differences")
     return Emulation(
@@ -623,7 +652,7 @@ def _app_knob(emu: Table, key: str, most: int) -> int:
     return value
 
 
-def _options(options: Table, kind: str) -> list[DeclaredOption]:
+def _options(options: Table, kind: str, defaults: CitationDefaults) -> list[DeclaredOption]:
     if kind == "linux" and options.data:
         raise options.fail(next(iter(options.data)), "a linux-kind variant takes no lwipopts")
     declared = []
@@ -640,7 +669,8 @@ def _options(options: Table, kind: str) -> list[DeclaredOption]:
         if isinstance(value, bool) or not isinstance(value, int | str):
             raise opt.fail("value", f"must be an integer or a string, got {type(value).__name__}")
         min_lwip = opt.choice("min_lwip", LWIP_RELEASES) if "min_lwip" in opt.data else None
-        declared.append(DeclaredOption(name, value, _citation(opt.sub("cite")), min_lwip))
+        cite = _citation(opt.sub("cite"), defaults)
+        declared.append(DeclaredOption(name, value, cite, min_lwip))
     return declared
 
 
@@ -673,7 +703,7 @@ def _base_differences(emu: Emulation) -> tuple[str, ...]:
     )
 
 
-def _expect(expect: Table) -> dict[str, Expectation]:
+def _expect(expect: Table, defaults: CitationDefaults) -> dict[str, Expectation]:
     expect.check_keys(required=REQUIRED_EXPECT, optional=tuple(expect.data))
     result = {}
     for key in expect.data:
@@ -686,7 +716,7 @@ def _expect(expect: Table) -> dict[str, Expectation]:
             raise item.fail("tolerance", "must be a non-negative number")
         result[key] = Expectation(
             value=_expect_value(item, key),
-            cite=_citation(item.sub("cite")),
+            cite=_citation(item.sub("cite"), defaults),
             tolerance=float(tolerance) if tolerance is not None else None,
             note=item.get("note", str, ""),
         )
