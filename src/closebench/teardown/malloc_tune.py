@@ -12,10 +12,12 @@ capture, system time 0.17 -> 0.14 s (faults stay ~45 k: the first touch of the p
 synthetic capture (2 runs each), faults ~290 k -> ~125 k, system time 2.2 -> 0.7 s, peak
 RSS ~720 MB either way.
 
-The malloc thresholds are not restored: they cannot be read back, peak RSS is unchanged
-(the heap keeps at most what the analysis needed at its peak), and the CLI process ends
-after the analysis. Only glibc has mallopt with these parameter numbers; elsewhere that
-part does nothing.
+Scope: the settings hold only while the analysis runs. On leaving, the thresholds go back to
+glibc's documented defaults (mallopt(3): 128 KiB each) and malloc_trim(0) hands the heap the
+analysis kept back to the system, so a long-lived process (compare analyses cell after cell)
+does not keep its peak. glibc's *dynamic* mmap threshold stays off once any threshold was
+set (mallopt(3)); that is the one trace left. Only glibc has mallopt with these parameter
+numbers; elsewhere this does nothing.
 """
 
 from __future__ import annotations
@@ -31,33 +33,36 @@ M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
 MMAP_THRESHOLD = 256 << 20  # buffers below this come from the (reused) heap
 TRIM_THRESHOLD = (1 << 31) - 1  # free heap top kept (mallopt takes a C int)
 TOP_PAD = 64 << 20  # grow the heap in big steps: fewer brk calls
+GLIBC_DEFAULT = 128 * 1024  # mallopt(3): the default of all three
 
-_tuned = False
 
-
-def _tune_malloc() -> None:
-    """Once per process; a no-op on non-glibc systems or if libc cannot be loaded."""
-    global _tuned
-    if _tuned:
-        return
-    _tuned = True
+def _glibc() -> ctypes.CDLL | None:
+    """The C library if it is glibc (mallopt's parameter numbers are glibc's), else None."""
     try:
         if not os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc"):
-            return
-        mallopt = ctypes.CDLL(None).mallopt
+            return None
+        libc = ctypes.CDLL(None)
     except (AttributeError, ValueError, OSError):
-        return
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-    mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-    mallopt(M_TOP_PAD, TOP_PAD)
+        return None
+    libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    libc.mallopt.restype = ctypes.c_int
+    libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    return libc
+
+
+def _set(libc: ctypes.CDLL, mmap: int, trim: int, pad: int) -> None:
+    libc.mallopt(M_MMAP_THRESHOLD, mmap)
+    libc.mallopt(M_TRIM_THRESHOLD, trim)
+    libc.mallopt(M_TOP_PAD, pad)
 
 
 @contextlib.contextmanager
 def analysis_memory() -> Iterator[None]:
-    """Tune malloc (for good) and switch numpy's huge-page advice off (until exit)."""
-    _tune_malloc()
+    """Tune malloc and switch numpy's huge-page advice off while the analysis runs; put both
+    back (malloc: glibc's defaults, and the kept heap trimmed) when it ends."""
+    libc = _glibc()
+    if libc is not None:
+        _set(libc, MMAP_THRESHOLD, TRIM_THRESHOLD, TOP_PAD)
     # Private numpy hook (the NUMPY_MADVISE_HUGEPAGE switch at run time); skip if absent.
     hook = getattr(getattr(np, "_core", None), "multiarray", None)
     setter = getattr(hook, "_set_madvise_hugepage", None)
@@ -67,3 +72,6 @@ def analysis_memory() -> Iterator[None]:
     finally:
         if setter is not None:
             setter(before)
+        if libc is not None:
+            _set(libc, GLIBC_DEFAULT, GLIBC_DEFAULT, GLIBC_DEFAULT)
+            libc.malloc_trim(0)
