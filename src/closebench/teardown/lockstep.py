@@ -7,17 +7,17 @@ connection at once, with state in arrays. Lanes are one per connection (stream s
 decided beforehand, streams.py) and sorted by packet count, so the lanes of step k are a
 prefix 0..L_k-1 and every array operation works on contiguous slices. Blocks that only
 matter for some packets (SYN, FIN / RST, retransmissions, zero windows, dup ACKs) run only
-in the steps that hold such a packet. Measured on the 1 M bench capture: 64 steps, ~0.35
-ms per step plus ~0.14 us per packet, ~0.18 s in all (was 336 steps, ~0.55 s). A
-connection with very many packets in one chunk and few others beside it still costs one
-step per packet: see the module docstring of tracker.py for that limit.
+in the steps that hold such a packet; what that saves is measured in docs/performance.md.
 
-The rules are a line-by-line port of the former per-packet code (Wireshark
-tcp_analyze_sequence_number and Zeek's TCP endpoint state / CheckHistory), kept in the
-same order; comments name the Python statement each block mirrors.
+A step runs named phases in the order of the per-packet rules they port: the connection's
+start, Wireshark's tcp_analyze_sequence_number, our counters, Zeek's CheckHistory, Zeek's
+endpoint states, tshark's first RTT. `sides` holds SIDE_FIELDS per direction, `conns`
+CONN_FIELDS per lane.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -171,232 +171,305 @@ class Packets:
         self.odd_fin = np.zeros(n, dtype=bool)
 
 
-def step(s: dict[str, np.ndarray], c: dict[str, np.ndarray], p: Packets, a: int, b: int) -> None:
-    """Process packets p[a:b], one per lane 0..b-a-1 (lane j's state at s[2j+d], c[j]).
+State = dict[str, np.ndarray]  # one array per field: SIDE_FIELDS by side, CONN_FIELDS by lane
 
-    Blocks that cannot change anything for this step's packets are skipped (`if x.any()`):
-    e.g. most steps carry no SYN, no retransmission, no zero window. Each skip is exact:
-    the skipped statements would have stored back the values already there.
+
+@dataclass
+class Step:
+    """The packets of one lockstep step: lane j holds packet a + j, of direction d[j]."""
+
+    a: int
+    b: int
+    d: np.ndarray
+    fwd: np.ndarray  # index of the sending side's state: 2j + d
+    rev: np.ndarray  # index of the peer side's state: fwd ^ 1
+    ts: np.ndarray
+    seq: np.ndarray
+    ack: np.ndarray
+    win: np.ndarray
+    plen: np.ndarray
+    syn: np.ndarray
+    fin: np.ndarray
+    rst: np.ndarray
+    hack: np.ndarray  # the ACK flag
+    sfr: np.ndarray  # any of SYN, FIN, RST
+    any_syn: bool
+    any_fin: bool
+    any_rst: bool
+
+    @property
+    def n(self) -> int:
+        return self.b - self.a
+
+    @classmethod
+    def of(cls, p: Packets, a: int, b: int) -> Step:
+        d = p.d[a:b]
+        fwd = 2 * np.arange(b - a) + d
+        syn, fin, rst = p.syn[a:b], p.fin[a:b], p.rst[a:b]
+        return cls(
+            a, b, d, fwd, fwd ^ 1, p.ts[a:b], p.seq[a:b], p.ack[a:b], p.win[a:b], p.plen[a:b],
+            syn, fin, rst, p.hack[a:b], p.sfr[a:b], bool(syn.any()), bool(fin.any()),
+            bool(rst.any()),
+        )  # fmt: skip
+
+
+def step(sides: State, conns: State, p: Packets, a: int, b: int) -> None:
+    """Process packets p[a:b], one per lane 0..b-a-1 (lane j's state at sides[2j+d], conns[j]).
+
+    The phases run in the order of the per-packet original. Blocks that cannot change
+    anything for this step's packets are skipped (`if x.any()`): most steps carry no SYN,
+    no retransmission, no zero window. Each skip is exact: the skipped statements would have
+    stored back the values already there.
     """
-    n = b - a
-    d = p.d[a:b]
-    fi = 2 * np.arange(n) + d  # this packet's direction ("fwd")
-    ri = fi ^ 1  # the peer's direction ("rev")
-    ts, seq, ack, win, plen = p.ts[a:b], p.seq[a:b], p.ack[a:b], p.win[a:b], p.plen[a:b]
-    syn, fin, rst, hack = p.syn[a:b], p.fin[a:b], p.rst[a:b], p.hack[a:b]
-    sfr = p.sfr[a:b]
-    any_syn, any_fin, any_rst = bool(syn.any()), bool(fin.any()), bool(rst.any())
+    st = Step.of(p, a, b)
+    _start_connections(st, conns, p)
+    dupack, anyretx = _sequence_analysis(st, sides, conns, p)
+    _count(st, sides, conns, p, dupack, anyretx)
+    _history_letters(st, sides, p)
+    _endpoint_states(st, sides)
+    _first_rtt(st, conns, p)
 
-    # -- first packet of a lane's connection: started / orig / "^" (Tracker._new, _zeek)
-    started = c["started"][:n]
+
+def _start_connections(st: Step, conns: State, p: Packets) -> None:
+    """A lane's first packet: first frame and time, Zeek's originator, the "^" flip mark."""
+    n, a, d = st.n, st.a, st.d
+    started = conns["started"][:n]
     first = started == 0
     if first.any():
         fl = np.nonzero(first)[0]
-        c["first_frame"][fl] = p.frame[a:b][fl]
-        c["first_ts"][fl] = ts[fl]
-        flip = syn[fl] & hack[fl]
-        c["orig"][fl] = np.where(flip, 1 - d[fl], d[fl])
+        conns["first_frame"][fl] = p.frame[a : st.b][fl]
+        conns["first_ts"][fl] = st.ts[fl]
+        flip = st.syn[fl] & st.hack[fl]  # a SYN-ACK first: the originator is the peer
+        conns["orig"][fl] = np.where(flip, 1 - d[fl], d[fl])
         p.caret[a + fl] = flip
         started[fl] = 1
-    c["last_ts"][:n] = ts
-    p.upper[a:b] = d == c["orig"][:n]
+    conns["last_ts"][:n] = st.ts
+    p.upper[a : st.b] = d == conns["orig"][:n]
 
-    # -- _seq_analysis (the base sequence numbers are set by streams.py)
-    nf = s["nextseq"][fi]
-    lastack_f = s["lastack"][fi]
+
+def _sequence_analysis(
+    st: Step, sides: State, conns: State, p: Packets
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wireshark's tcp_analyze_sequence_number: zero-window probes, keep-alives, duplicate
+    ACKs, retransmissions (spurious, fast, plain) and out-of-order, then the side's next
+    sequence number, window and last ACK. The base sequence numbers are set by streams.py.
+    Returns (dup ACK, any kind of retransmission) per lane."""
+    fwd, rev, seq, ack, win, plen, ts = st.fwd, st.rev, st.seq, st.ack, st.win, st.plen, st.ts
+    nf = sides["nextseq"][fwd]
+    lastack_f = sides["lastack"][fwd]
     nfm1 = (nf - 1) & M32
     seq_at_nf = seq == nf
-    same_ack_win = (plen == 0) & seq_at_nf & (ack == lastack_f) & (win == s["window"][fi]) & ~sfr
+    same_ack_win = (plen == 0) & seq_at_nf & (ack == lastack_f) & (win == sides["window"][fwd])
+    same_ack_win &= ~st.sfr
     zwp = (plen == 1) & seq_at_nf
     if zwp.any():
-        zwp &= s["window"][ri] == 0
-    ka = ~zwp & (plen <= 1) & (seq == nfm1) & ~sfr
-    ack_moved = ack != lastack_f
-    if same_ack_win.any():
-        lastflags_r = s["lastflags"][ri]
-        ka_ack = ~zwp & same_ack_win & (win != 0) & ((lastflags_r & TA_KEEPALIVE) != 0)
-        zwp_ack = same_ack_win & (win == 0) & ((lastflags_r & TA_ZWP) != 0)
-        dupack = ~zwp & ~ka_ack & ~zwp_ack & same_ack_win & (win != 0)
-        dn = s["dupacknum"][fi]
-        dn = np.where(dupack, np.where(dn == -1, 1, dn + 1), dn)
-        s["dupacknum"][fi] = np.where(ack_moved, 0, dn)  # finished_fwd
-    else:
-        dupack = same_ack_win  # all False
-        moved = fi[ack_moved]
-        s["dupacknum"][moved] = 0
-    mr = s["maxseqtobeacked"][ri]
-    cond = (mr != 0) & hack & seq_gt(ack, mr)
-    if cond.any():
-        nr = s["nextseq"][ri]
-        s["maxseqtobeacked"][ri] = np.where(cond & (mr > nr), nr, mr)
-        s["dupacknum"][ri[cond & ~(mr > nr)]] = -1
+        zwp &= sides["window"][rev] == 0
+    ka = ~zwp & (plen <= 1) & (seq == nfm1) & ~st.sfr
+    dupack = _duplicate_acks(st, sides, same_ack_win, zwp, ack != lastack_f)
+    _peer_max_seq_to_be_acked(st, sides)
 
-    end = p.end[a:b]
-    la_r = s["lastack"][ri]
-    spurious = p.data[a:b] & ~ka
+    end = p.end[st.a : st.b]
+    la_r = sides["lastack"][rev]
+    spurious = p.data[st.a : st.b] & ~ka
     if spurious.any():
         spurious &= (la_r != 0) & ((end == la_r) | seq_lt(end, la_r))
-    rest = p.consider[a:b] & ~ka & ~spurious & (nf != 0) & seq_lt(seq, nf)
+    rest = p.consider[st.a : st.b] & ~ka & ~spurious & (nf != 0) & seq_lt(seq, nf)
     rest &= ~((plen > 1) & (nfm1 == seq))
-    nxt = p.nxt[a:b]
+    nxt = p.nxt[st.a : st.b]
     if rest.any():
-        dn_r = s["dupacknum"][ri]
-        fast = rest & (dn_r >= 2) & (la_r == seq) & (ts - s["lastacktime"][ri] < 0.020)
+        dn_r = sides["dupacknum"][rev]
+        fast = rest & (dn_r >= 2) & (la_r == seq) & (ts - sides["lastacktime"][rev] < 0.020)
         rest &= ~fast
-        rtt = c["first_rtt"][:n]
+        rtt = conns["first_rtt"][: st.n]
         rtt = np.where(rtt != 0, rtt, 0.003)
-        ooo = rest & (ts - s["nextseqtime"][fi] < rtt) & (nf != nxt)
+        ooo = rest & (ts - sides["nextseqtime"][fwd] < rtt) & (nf != nxt)
         anyretx = spurious | fast | (rest & ~ooo)
     else:
         anyretx = spurious
-    advance = ~zwp & ~rst
+    advance = ~zwp & ~st.rst
     upd = (seq_gt(nxt, nf) | (nf == 0)) & advance
     new_nf = np.where(upd, nxt, nf)
-    s["nextseq"][fi] = new_nf
-    s["nextseqtime"][fi[upd]] = ts[upd]
-    ms = s["maxseqtobeacked"][fi]
-    s["maxseqtobeacked"][fi] = np.where(((seq == ms) | (ms == 0)) & advance, new_nf, ms)
-    s["window"][fi] = win
-    s["lastack"][fi] = ack
-    s["lastacktime"][fi] = ts
+    sides["nextseq"][fwd] = new_nf
+    sides["nextseqtime"][fwd[upd]] = ts[upd]
+    ms = sides["maxseqtobeacked"][fwd]
+    sides["maxseqtobeacked"][fwd] = np.where(((seq == ms) | (ms == 0)) & advance, new_nf, ms)
+    sides["window"][fwd] = win
+    sides["lastack"][fwd] = ack
+    sides["lastacktime"][fwd] = ts
     # Only these two of Wireshark's flags are read back (by the peer's next packet).
-    s["lastflags"][fi] = zwp * TA_ZWP | ka * TA_KEEPALIVE
+    sides["lastflags"][fwd] = zwp * TA_ZWP | ka * TA_KEEPALIVE
+    return dupack, anyretx
 
-    # -- our counters (_packet)
-    s["pkts"][fi] += 1
-    s["bytes"][fi] += plen
+
+def _duplicate_acks(
+    st: Step, sides: State, same_ack_win: np.ndarray, zwp: np.ndarray, ack_moved: np.ndarray
+) -> np.ndarray:
+    """Duplicate ACKs (not keep-alive ACKs, not zero-window-probe ACKs) and the side's count
+    of them, which a moved ACK resets."""
+    fwd, win = st.fwd, st.win
+    if not same_ack_win.any():
+        sides["dupacknum"][fwd[ack_moved]] = 0
+        return same_ack_win  # all False
+    lastflags_r = sides["lastflags"][st.rev]
+    ka_ack = ~zwp & same_ack_win & (win != 0) & ((lastflags_r & TA_KEEPALIVE) != 0)
+    zwp_ack = same_ack_win & (win == 0) & ((lastflags_r & TA_ZWP) != 0)
+    dupack = ~zwp & ~ka_ack & ~zwp_ack & same_ack_win & (win != 0)
+    dn = sides["dupacknum"][fwd]
+    dn = np.where(dupack, np.where(dn == -1, 1, dn + 1), dn)
+    sides["dupacknum"][fwd] = np.where(ack_moved, 0, dn)
+    return dupack
+
+
+def _peer_max_seq_to_be_acked(st: Step, sides: State) -> None:
+    """An ACK beyond what the peer is known to have sent: Wireshark's maxseqtobeacked."""
+    rev = st.rev
+    mr = sides["maxseqtobeacked"][rev]
+    cond = (mr != 0) & st.hack & seq_gt(st.ack, mr)
+    if cond.any():
+        nr = sides["nextseq"][rev]
+        sides["maxseqtobeacked"][rev] = np.where(cond & (mr > nr), nr, mr)
+        sides["dupacknum"][rev[cond & ~(mr > nr)]] = -1
+
+
+def _count(
+    st: Step, sides: State, conns: State, p: Packets, dupack: np.ndarray, anyretx: np.ndarray
+) -> None:
+    """Our counters per side and per connection: packets, bytes, retransmissions, SYNs,
+    the first FIN / RST, and the teardown's packets and duplicate ACKs."""
+    fwd, n, d, syn, hack = st.fwd, st.n, st.d, st.syn, st.hack
+    sides["pkts"][fwd] += 1
+    sides["bytes"][fwd] += st.plen
     if anyretx.any():
-        s["retx"][fi] += anyretx
-        s["syn_retx"][fi] += syn & anyretx
-    if any_syn:
-        s["syn"][fi] += syn & ~hack
-        s["synack"][fi] += syn & hack
-        ss = (c["syn_sender"][:n] == -1) & syn & ~hack
-        c["syn_sender"][:n][ss] = d[ss]
-        sa = (c["synack_sender"][:n] == -1) & syn & hack
-        c["synack_sender"][:n][sa] = d[sa]
-    if any_fin or any_rst:
-        frame = p.frame[a:b]
-        _teardown_firsts(s, c, fi, n, d, ts, seq, ack, hack, fin, rst, end, frame)
+        sides["retx"][fwd] += anyretx
+        sides["syn_retx"][fwd] += syn & anyretx
+    if st.any_syn:
+        sides["syn"][fwd] += syn & ~hack
+        sides["synack"][fwd] += syn & hack
+        ss = (conns["syn_sender"][:n] == -1) & syn & ~hack
+        conns["syn_sender"][:n][ss] = d[ss]
+        sa = (conns["synack_sender"][:n] == -1) & syn & hack
+        conns["synack_sender"][:n][sa] = d[sa]
+    if st.any_fin or st.any_rst:
+        end = p.end[st.a : st.b]
+        _teardown_firsts(st, sides, conns, end, p.frame[st.a : st.b])
         # FIN at a position other than the side's first FIN: the tracker keeps a set of those
-        p.odd_fin[a:b] = fin & (end != s["ffin_seq"][fi])
-    td = ~np.isnan(c["td_ts"][:n])
+        p.odd_fin[st.a : st.b] = st.fin & (end != sides["ffin_seq"][fwd])
+    td = ~np.isnan(conns["td_ts"][:n])
     if td.any():
-        c["td_pkts"][:n] += td
-        c["td_dupacks"][:n] += td & dupack
+        conns["td_pkts"][:n] += td
+        conns["td_dupacks"][:n] += td & dupack
 
-    # -- _zeek: history letters and endpoint states
+
+def _history_letters(st: Step, sides: State, p: Packets) -> None:
+    """Zeek's CheckHistory: a letter the first time a kind is seen on a side, again when an
+    S, F or R repeats at another sequence number; t and w letters at powers of ten of
+    retransmitted data and of zero windows."""
+    a, b, fwd = st.a, st.b, st.fwd
     kind = p.kind[a:b]
     kbit = p.kbit[a:b]
-    hist = s["hist_seen"][fi]
+    hist = sides["hist_seen"][fwd]
     seen = (hist & kbit) != 0
     emit = (kind != K_NONE) & ~seen
+    end = p.end[a:b]
     for k, col, val, present in (
-        (K_S, "hl_syn", seq, any_syn),
-        (K_F, "hl_fin", end, any_fin),
-        (K_R, "hl_rst", seq, any_rst),
+        (K_S, "hl_syn", st.seq, st.any_syn),
+        (K_F, "hl_fin", end, st.any_fin),
+        (K_R, "hl_rst", st.seq, st.any_rst),
     ):
         if present:  # an S/H, F or R letter needs that flag
             is_k = (kind == k) | ((kind == K_H) & (k == K_S))
-            last = s[col][fi]
+            last = sides[col][fwd]
             emit |= is_k & seen & (val != last)
-            s[col][fi] = np.where(is_k, val, last)
-    s["hist_seen"][fi] = hist | kbit
+            sides[col][fwd] = np.where(is_k, val, last)
+    sides["hist_seen"][fwd] = hist | kbit
     p.letter[a:b] = np.where(emit, kind, K_NONE)
 
     dat = p.dat[a:b]
     if dat.any():
-        me, mset = s["max_end"][fi], s["max_end_set"][fi] != 0
+        me, mset = sides["max_end"][fwd], sides["max_end_set"][fwd] != 0
         ahead = seq_gt(end, me)
         rx = dat & mset & ~ahead
         if rx.any():
-            rxmit = s["rxmit"][fi] + rx
-            s["rxmit"][fi] = rxmit
+            rxmit = sides["rxmit"][fwd] + rx
+            sides["rxmit"][fwd] = rxmit
             p.t_letter[a:b] = rx & np.isin(rxmit, POW10)
-        s["max_end"][fi] = np.where(dat & (~mset | ahead), end, me)
-        s["max_end_set"][fi] |= dat
+        sides["max_end"][fwd] = np.where(dat & (~mset | ahead), end, me)
+        sides["max_end_set"][fwd] |= dat
     w0 = p.w0[a:b]
     if w0.any():
-        win0 = s["win0"][fi] + w0
-        s["win0"][fi] = win0
+        win0 = sides["win0"][fwd] + w0
+        sides["win0"][fwd] = win0
         p.w_letter[a:b] = w0 & np.isin(win0, POW10)
 
-    # Endpoint states; the RST, FIN and SYN branches exclude each other (rst, then
-    # fin & ~rst, then syn & ~fin & ~rst), so each runs only when its flag is present.
-    fs = s["state"][fi]
+
+def _endpoint_states(st: Step, sides: State) -> None:
+    """Zeek's TCP endpoint states. The RST, FIN and SYN branches exclude each other (rst,
+    then fin & ~rst, then syn & ~fin & ~rst), so each runs only when its flag is present."""
+    fwd, rev, syn, fin, rst, hack = st.fwd, st.rev, st.syn, st.fin, st.rst, st.hack
+    fs = sides["state"][fwd]
     new_fs = fs
-    if any_syn or any_fin or any_rst:
-        rs = s["state"][ri]
-        new_rs = rs
-        if any_rst:
-            new_fs = np.where(rst & ~((fs == CLOSED) & (rs == CLOSED)), RESET, new_fs)
-        if any_fin:
-            new_fs = np.where(~rst & fin & (fs != RESET), CLOSED, new_fs)
-        if any_syn:
-            sb = ~rst & ~fin & syn
-            c1 = sb & ((fs == INACTIVE) | (hack & (fs == PARTIAL)))
-            new_fs = np.where(c1, np.where(hack, SYN_ACK_SENT, SYN_SENT), new_fs)
-            est = sb & hack & (rs == SYN_SENT)
-            new_rs = np.where(est, ESTABLISHED, rs)
-            new_fs = np.where(est, ESTABLISHED, new_fs)
-    eb = ~sfr
+    new_rs = rs = sides["state"][rev]
+    if st.any_rst:
+        new_fs = np.where(rst & ~((fs == CLOSED) & (rs == CLOSED)), RESET, new_fs)
+    if st.any_fin:
+        new_fs = np.where(~rst & fin & (fs != RESET), CLOSED, new_fs)
+    if st.any_syn:
+        sb = ~rst & ~fin & syn
+        c1 = sb & ((fs == INACTIVE) | (hack & (fs == PARTIAL)))
+        new_fs = np.where(c1, np.where(hack, SYN_ACK_SENT, SYN_SENT), new_fs)
+        est = sb & hack & (rs == SYN_SENT)
+        new_rs = np.where(est, ESTABLISHED, rs)
+        new_fs = np.where(est, ESTABLISHED, new_fs)
+    eb = ~st.sfr
     new_fs = np.where(eb & (fs == INACTIVE), PARTIAL, new_fs)
     half = (fs == SYN_SENT) | (fs == SYN_ACK_SENT)
     if half.any():
-        to_est = eb & half & hack & (s["state"][ri] != INACTIVE)
+        to_est = eb & half & hack & (rs != INACTIVE)
         new_fs = np.where(to_est, ESTABLISHED, new_fs)
-    if any_fin:
-        forgive = fin & (new_rs == RESET) & (s["fin_before_rst"][ri] != 0)
+    if st.any_fin:
+        forgive = fin & (new_rs == RESET) & (sides["fin_before_rst"][rev] != 0)
         new_rs = np.where(forgive, CLOSED, new_rs)
-    s["state"][fi] = new_fs
-    if any_syn or any_fin:
-        s["state"][ri] = new_rs
+    sides["state"][fwd] = new_fs
+    if st.any_syn or st.any_fin:
+        sides["state"][rev] = new_rs
 
-    # -- tshark's first RTT, after the analysis
-    mru = c["mru_syn"][:n]
-    if any_syn:
-        mru = np.where(syn & ~hack, ts, mru)
-        c["mru_syn"][:n] = mru
-    fr = c["first_rtt"][:n]
-    set_rtt = p.pure_ack[a:b] & (fr == 0.0) & ~np.isnan(mru)
+
+def _first_rtt(st: Step, conns: State, p: Packets) -> None:
+    """tshark's first RTT: from the latest pure SYN to the first pure ACK after it."""
+    n = st.n
+    mru = conns["mru_syn"][:n]
+    if st.any_syn:
+        mru = np.where(st.syn & ~st.hack, st.ts, mru)
+        conns["mru_syn"][:n] = mru
+    fr = conns["first_rtt"][:n]
+    set_rtt = p.pure_ack[st.a : st.b] & (fr == 0.0) & ~np.isnan(mru)
     if set_rtt.any():
-        c["first_rtt"][:n] = np.where(set_rtt, ts - mru, fr)
+        conns["first_rtt"][:n] = np.where(set_rtt, st.ts - mru, fr)
 
 
 def _teardown_firsts(
-    s: dict[str, np.ndarray],
-    c: dict[str, np.ndarray],
-    fi: np.ndarray,
-    n: int,
-    d: np.ndarray,
-    ts: np.ndarray,
-    seq: np.ndarray,
-    ack: np.ndarray,
-    hack: np.ndarray,
-    fin: np.ndarray,
-    rst: np.ndarray,
-    end: np.ndarray,
-    frame: np.ndarray,
+    st: Step, sides: State, conns: State, end: np.ndarray, frame: np.ndarray
 ) -> None:
     """First FIN / RST per side and per connection (only steps that carry one)."""
-    s["fin"][fi] += fin
-    s["rst"][fi] += rst
-    ff = fin & (s["ffin_frame"][fi] == -1)
+    fwd, n, ts, fin, rst = st.fwd, st.n, st.ts, st.fin, st.rst
+    sides["fin"][fwd] += fin
+    sides["rst"][fwd] += rst
+    ff = fin & (sides["ffin_frame"][fwd] == -1)
     if ff.any():
-        fx = fi[ff]
-        s["ffin_frame"][fx] = frame[ff]
-        s["ffin_ts"][fx] = ts[ff]
-        s["ffin_seq"][fx] = end[ff]
-        s["ffin_ack"][fx] = np.where(hack[ff], ack[ff], -1)
-    fr = rst & np.isnan(s["frst_ts"][fi])
+        fx = fwd[ff]
+        sides["ffin_frame"][fx] = frame[ff]
+        sides["ffin_ts"][fx] = ts[ff]
+        sides["ffin_seq"][fx] = end[ff]
+        sides["ffin_ack"][fx] = np.where(st.hack[ff], st.ack[ff], -1)
+    fr = rst & np.isnan(sides["frst_ts"][fwd])
     if fr.any():
-        fx = fi[fr]
-        s["frst_ts"][fx] = ts[fr]
-        s["fin_before_rst"][fx] = s["fin"][fx] > 0
+        fx = fwd[fr]
+        sides["frst_ts"][fx] = ts[fr]
+        sides["fin_before_rst"][fx] = sides["fin"][fx] > 0
     lanes = np.arange(n)
     for kind, mask in (("fin", fin), ("rst", rst)):
-        m = mask & (c[f"f{kind}_frame_any"][:n] == -1)
-        c[f"f{kind}_frame_any"][lanes[m]] = frame[m]
-        c[f"f{kind}_ts_any"][lanes[m]] = ts[m]
-    t = (fin | rst) & np.isnan(c["td_ts"][:n])
-    c["td_ts"][lanes[t]] = ts[t]
+        m = mask & (conns[f"f{kind}_frame_any"][:n] == -1)
+        conns[f"f{kind}_frame_any"][lanes[m]] = frame[m]
+        conns[f"f{kind}_ts_any"][lanes[m]] = ts[m]
+    t = (fin | rst) & np.isnan(conns["td_ts"][:n])
+    conns["td_ts"][lanes[t]] = ts[t]
