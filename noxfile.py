@@ -106,10 +106,10 @@ def sources(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def baseline(session: nox.Session) -> None:
-    """Store a run as a named baseline: -- save RUN_DIR NAME."""
+    """Store a run as a named baseline: -- save RUN_DIR NAME [--variant V] [--force]."""
     _install(session)
     if not session.posargs:
-        session.error("Usage: nox -s baseline -- save RUN_DIR NAME")
+        session.error("Usage: nox -s baseline -- save RUN_DIR NAME [--variant V] [--force]")
     session.run("closebench", "baseline", *session.posargs)
 
 

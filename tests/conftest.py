@@ -44,7 +44,7 @@ def leftovers(mark: str = "") -> list[str]:
         ["pgrep", "-a", "-x", "cbdev"], capture_output=True, text=True, check=False
     ).stdout.strip()
     procs += subprocess.run(
-        ["pgrep", "-af", r"-m closebench\.(bench|probes)\.\w*(inside|reference_server)"],
+        ["pgrep", "-af", r"-m closebench\.(bench|probes|pipeline)\.\w*(inside|reference_server)"],
         capture_output=True,
         text=True,
         check=False,
