@@ -72,6 +72,7 @@ def test_wheel_carries_what_a_run_needs(site: Path) -> None:
         "benchmarks/probes/time_wait_length.py",
         "benchmarks/lab.example.toml",
         "analysis/report.ipynb",
+        "results/baselines/nodemcu-2016.json",
     ):
         assert (data / rel).is_file(), rel
 

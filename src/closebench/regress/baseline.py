@@ -303,13 +303,21 @@ def baselines_dir() -> Path:
     return paths.results_dir() / "baselines"
 
 
-def baseline_path(name: str) -> Path:
-    """NAME -> results/baselines/NAME.json; an explicit *.json path is taken as is."""
+def shipped_baselines_dir() -> Path:
+    """The baselines that come with closebench (the checkout's, or the installed wheel's)."""
+    return paths.repo_root() / "results" / "baselines"
+
+
+def baseline_path(name: str, *, saving: bool = False) -> Path:
+    """NAME -> results/baselines/NAME.json; an explicit *.json path is taken as is. To read,
+    a name not among your results' baselines is looked up among the shipped ones."""
     if name.endswith(".json") or "/" in name:
         return Path(name)
     if not _NAME_RE.match(name):
         raise UserError(f"baseline name {name!r}: use letters, digits, '.', '_', '-'", exit_code=2)
-    return baselines_dir() / f"{name}.json"
+    own = baselines_dir() / f"{name}.json"
+    shipped = shipped_baselines_dir() / f"{name}.json"
+    return own if saving or own.exists() or not shipped.exists() else shipped
 
 
 def save_baseline(
@@ -317,7 +325,7 @@ def save_baseline(
 ) -> Path:
     """Write results/baselines/NAME.json from a complete run (or from one variant's cells of
     it); refuse to overwrite unless forced."""
-    target = baseline_path(name)
+    target = baseline_path(name, saving=True)
     if target.exists() and not force:
         raise UserError(f"{target}: exists; pass --force to replace it", exit_code=2)
     run = load_run(run_dir)
