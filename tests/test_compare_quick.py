@@ -24,6 +24,7 @@ from scapy.all import UDP, PcapReader
 from closebench.capture.tcpdump import count_first_syns
 from closebench.cli import main
 from closebench.pipeline.cell_inside import MARKER
+from closebench.schema import DEVICE_CSV_COLUMNS
 from closebench.teardown import analyze_capture
 
 pytestmark = pytest.mark.netns
@@ -90,6 +91,8 @@ def test_cell_files_complete_and_events_ordered(run_dir: Path) -> None:
         assert ev["load_start"]["wall"] == requests["start_epoch_s"].min()
         last_end = (requests["start_epoch_s"] + requests["latency_ms"] / 1000).max()
         assert abs(ev["load_stop"]["wall"] - last_end) < 1e-6
+        # the lwIP device (C) and the Linux reference (Python) write the schema's columns
+        assert tuple(pd.read_csv(cell / "device.csv").columns) == DEVICE_CSV_COLUMNS, cell.name
 
 
 def test_connections_equal_requests_and_no_capture_drops(run_dir: Path) -> None:

@@ -15,9 +15,10 @@ from closebench.errors import UserError
 from closebench.hardware.consoles import ConsoleError, LuaPrompt, RawRepl
 from closebench.hardware.fakeboard import FakeArduino, FakeMicroPython, FakeNodeMCU
 from closebench.hardware.plan import UploadFile
-from closebench.hardware.poller import DEVICE_CSV_COLUMNS, SerialPoller
+from closebench.hardware.poller import SerialPoller
 from closebench.hardware.serialport import check_port, open_console
 from closebench.hardware.upload import lua_chunks, upload_nodemcu
+from closebench.schema import HARDWARE_DEVICE_CSV_COLUMNS as DEVICE_CSV_COLUMNS
 
 
 def _open(port: str) -> serial.Serial:

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from closebench.schema import DEVICE_CSV_COLUMNS
+
 STATES = {  # /proc/net/tcp "st" codes -> device.csv columns
     "01": "established",
     "03": "syn_rcvd",
@@ -28,12 +30,6 @@ STATES = {  # /proc/net/tcp "st" codes -> device.csv columns
     "0A": "listen",
     "0B": "closing",
 }
-COLUMNS = [
-    "epoch_s", "t_ms", "reason", "led", "listen", "syn_rcvd", "established", "fin_wait_1",
-    "fin_wait_2", "close_wait", "closing", "last_ack", "time_wait", "pcbs", "mem_used",
-    "mem_max", "memp_tcp_pcb_used", "memp_tcp_seg_used", "memp_pbuf_used", "alloc_fail",
-    "syn_dropped", "culled", "rx_frames", "tx_frames", "link_drop_in", "link_drop_out",
-]  # fmt: skip
 
 
 class Led:
@@ -113,7 +109,7 @@ async def timeline(path: Path, port: int, interval_s: float) -> None:
     next_tick = start
     with path.open("w", newline="") as fh:
         out = csv.writer(fh)
-        out.writerow(COLUMNS)
+        out.writerow(DEVICE_CSV_COLUMNS)
         while True:
             counts = socket_states(port)
             key = (*counts.values(), int(Led.on))
@@ -129,7 +125,7 @@ async def timeline(path: Path, port: int, interval_s: float) -> None:
                     "pcbs": pcbs,
                     **counts,
                 }
-                out.writerow([row.get(c, "") for c in COLUMNS])
+                out.writerow([row.get(c, "") for c in DEVICE_CSV_COLUMNS])
                 fh.flush()
                 last = key
                 if reason == "tick":

@@ -266,23 +266,22 @@ def _header(comp: Comparison) -> list[str]:
     ]
 
 
+COLUMNS = ("cell", "metric", "baseline", "now", "delta", "p (Holm)", "verdict", "note")
+
+
+def _cells(r: Row, verdict: str) -> list[str]:
+    """One table row as text, in COLUMNS order; the verdict as each renderer marks it."""
+    return [r.cell, r.metric, _num(r.base, r.unit), _num(r.now, r.unit), _delta(r), _p(r),
+            verdict, r.note]  # fmt: skip
+
+
 def print_comparison(comp: Comparison, console: Console, show_all: bool = False) -> None:
     table = Table(title=comp.title, title_justify="left")
-    for col in ("cell", "metric", "baseline", "now", "delta", "p (Holm)", "verdict", "note"):
+    for col in COLUMNS:
         # Cell ids are long; fold them rather than cut them, they name the folder to open.
         table.add_column(col, no_wrap=col in ("metric", "verdict"), overflow="fold")
     for r in _visible(comp, show_all):
-        style = VERDICT_STYLE[r.verdict]
-        table.add_row(
-            r.cell,
-            r.metric,
-            _num(r.base, r.unit),
-            _num(r.now, r.unit),
-            _delta(r),
-            _p(r),
-            f"[{style}]{r.verdict}[/]",
-            r.note,
-        )
+        table.add_row(*_cells(r, f"[{VERDICT_STYLE[r.verdict]}]{r.verdict}[/]"))
     console.print(table)
     for line in _header(comp)[1:] + [f"note: {n}" for n in comp.notes]:
         console.print(line)
@@ -294,22 +293,9 @@ def to_markdown(comp: Comparison) -> str:
     head = _header(comp)
     lines = [f"# {comp.title}", "", *[f"- {h}" for h in head[1:]]]
     lines += [f"- note: {n}" for n in comp.notes]
-    lines += [
-        "",
-        "| cell | metric | baseline | now | delta | p (Holm) | verdict | note |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    lines += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in comp.rows:
-        cells = [
-            r.cell,
-            r.metric,
-            _num(r.base, r.unit),
-            _num(r.now, r.unit),
-            _delta(r),
-            _p(r),
-            f"**{r.verdict}**" if r.verdict == "regressed" else r.verdict,
-            r.note,
-        ]
+        cells = _cells(r, f"**{r.verdict}**" if r.verdict == "regressed" else r.verdict)
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines += ["", f"**{'regressed' if comp.regressed else 'no regression'}**", ""]
     return "\n".join(lines)

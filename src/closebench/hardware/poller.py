@@ -21,15 +21,8 @@ from typing import IO
 
 from closebench.hardware.consoles import HEAP_LINE, Console, ConsoleError, LuaPrompt, RawRepl
 from closebench.hardware.consoles import SerialLike as SerialLike
+from closebench.schema import HARDWARE_DEVICE_CSV_COLUMNS
 
-# Column order of device.csv, schema version 1 (results/README.md).
-DEVICE_CSV_COLUMNS = (
-    "epoch_s", "t_ms", "reason", "led", "listen", "syn_rcvd", "established", "fin_wait_1",
-    "fin_wait_2", "close_wait", "closing", "last_ack", "time_wait", "pcbs", "mem_used",
-    "mem_max", "memp_tcp_pcb_used", "memp_tcp_seg_used", "memp_pbuf_used", "alloc_fail",
-    "syn_dropped", "culled", "rx_frames", "tx_frames", "link_drop_in", "link_drop_out",
-    "heap_free",
-)  # fmt: skip
 STYLES = ("nodemcu-lua", "micropython", "heap-lines")
 
 
@@ -85,7 +78,7 @@ class SerialPoller:
     def _main(self) -> None:
         self.out_csv.parent.mkdir(parents=True, exist_ok=True)
         with self.out_csv.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=DEVICE_CSV_COLUMNS, restval="")
+            writer = csv.DictWriter(fh, fieldnames=HARDWARE_DEVICE_CSV_COLUMNS, restval="")
             writer.writeheader()
             fh.flush()
             try:
