@@ -1,10 +1,10 @@
 """Classic pcap records straight from file blocks, without scapy.
 
-Why hand-written: scapy's RawPcapReader reads ~0.5 M records/s and was ~30 % of the old
-analysis time. Here the file is read in blocks of BLOCK_BYTES into one reused buffer; the
-record offsets are found with numpy (record_offsets.py, ~15 M records/s on the 1 M bench
-capture, where a struct loop managed ~4 M/s) and the per-record fields (time, incl_len)
-are then gathered with numpy. The frames are not copied: decode gathers header fields
+Why hand-written: scapy's RawPcapReader, one Python object per record, was the largest
+part of the analysis time (docs/performance.md, "The analyzer's hand-written parts"). Here
+the file is read in blocks of BLOCK_BYTES into one reused buffer; the record offsets are
+found with numpy (record_offsets.py) and the per-record fields (time, incl_len) are then
+gathered with numpy. The frames are not copied: decode gathers header fields
 from the block itself.
 Memory is one block (plus the decoded columns of that block), whatever the file size.
 The chunks of a block point into that buffer: decode a chunk before asking for the next

@@ -1,7 +1,7 @@
 """Read pcap / pcapng files in chunks of raw frames, as numpy arrays.
 
 Classic pcap goes through pcap_records (no scapy, frames not copied). pcapng is parsed
-by scapy's RawPcapNgReader (kept library, ~0.5 M records/s here); we only copy the first
+by scapy's RawPcapNgReader (a library; the bench writes classic pcap); we only copy the first
 HEAD_BYTES of each frame into one contiguous buffer per chunk so that header fields can be
 decoded with numpy.
 Damage is reported, never hidden: a cut-off last record becomes a warning with the byte

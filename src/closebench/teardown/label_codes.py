@@ -2,8 +2,8 @@
 
 Why: the per-connection string columns (addresses, state, history, closer, close kind)
 take a handful of distinct values. Built as object arrays they cost a Python string per
-row and a hash per row to encode again for the DataFrame (pd.factorize on objects was
-~70 ms of the 1 M bench capture); codes are plain numpy all the way to the arrow `take`.
+row and a hash per row to encode again for the DataFrame (pd.factorize on objects; the two
+compared in docs/performance.md); codes are plain numpy all the way to the arrow `take`.
 """
 
 from __future__ import annotations

@@ -3,14 +3,11 @@
 Why: the analysis allocates and frees chunk-sized numpy arrays (~0.1-2 MB) many times per
 chunk. With glibc's defaults, large buffers are mmapped and unmapped again and the top of
 the heap is trimmed as soon as a little is free, so later chunks touch fresh pages again
-(~4 us per minor fault on this VM). Raising the mmap and trim thresholds lets glibc reuse
-the same pages. Once buffers live in the heap, numpy's madvise(MADV_HUGEPAGE) on arrays
->= 4 MB makes the kernel fault in (and sometimes compact memory for) 2 MB pages there,
-with system time swinging between 0.1 and 0.4 s per run; so huge-page advice is off while
-analysing. Measured in fresh processes (medians of 10 runs, noisy shared VM): 1 M bench
-capture, system time 0.17 -> 0.14 s (faults stay ~45 k: the first touch of the peak); 10 M
-synthetic capture (2 runs each), faults ~290 k -> ~125 k, system time 2.2 -> 0.7 s, peak
-RSS ~720 MB either way.
+(minor faults). Raising the mmap and trim thresholds lets glibc reuse the same pages. Once
+buffers live in the heap, numpy's madvise(MADV_HUGEPAGE) on arrays >= 4 MB makes the kernel
+fault in (and sometimes compact memory for) 2 MB pages there, with system time swinging from
+run to run; so huge-page advice is off while analysing. What it saves: docs/performance.md,
+"The analyzer's hand-written parts".
 
 Scope: the settings hold only while the analysis runs. On leaving, the thresholds go back to
 glibc's documented defaults (mallopt(3): 128 KiB each) and malloc_trim(0) hands the heap the

@@ -5,9 +5,9 @@ the base sequence number of D in the current connection starts a new connection.
 is set once per connection, by the first of: a packet from D (its seq for a SYN, else
 seq - 1) or an ACK-flagged packet from the peer (ack - 1).
 
-Why a pre-pass: the lockstep used to run one lane per 4-tuple and test for a split at
-every step, so a 4-tuple reused six times in a chunk cost six connections' worth of steps
-(336 steps on the 1 M bench capture; 64 with one lane per connection). Only the base
+Why a pre-pass: with one lane per 4-tuple and a split test at every step, a 4-tuple
+reused six times in a chunk would cost six connections' worth of steps; with one lane per
+connection a chunk takes as many steps as its longest connection has packets. Only the base
 sequence numbers decide a split, so the pre-pass iterates over the k-th pure SYN of every
 4-tuple at once (a handful of rounds per chunk), finding "the first base-setting packet
 of side D since the connection began" from a precomputed next-position array per side

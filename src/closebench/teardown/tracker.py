@@ -12,10 +12,10 @@ Memory is bounded by the number of distinct 4-tuples alive, not by the capture: 
 lives in arrays indexed by a slot per 4-tuple; a connection that ends (port reuse or end
 of capture) is turned into output columns right away (classify.py) and its state is reset.
 
-Known limit (estimated from the per-step cost, not measured): a chunk in which one
-connection has many more packets than the others runs one lockstep step per packet of it
-(~0.3 ms each), i.e. a capture of a single bulk transfer is analysed at ~3 k packets/s.
-Bench captures (many short HTTP connections) are not affected.
+Known limit: a chunk in which one connection has many more packets than the others runs
+one lockstep step per packet of it, so a capture of a single bulk transfer is analysed far
+more slowly than the bench's many short connections (docs/performance.md gives the per-step
+cost).
 """
 
 from __future__ import annotations
