@@ -33,7 +33,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def compare(session: nox.Session) -> None:
     """The default matrix on the emulated bench, then the report (`-- --quick` for a smoke run)."""
-    _install(session)
+    _install(session, "cluster")
     session.run("closebench", "compare", *session.posargs)
 
 
@@ -47,7 +47,7 @@ def seed(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def run(session: nox.Session) -> None:
     """Any matrix from flags: --variants, --profiles, --links, --repetitions, --lwip."""
-    _install(session)
+    _install(session, "cluster")
     session.run("closebench", "run", *session.posargs)
 
 

@@ -3,8 +3,9 @@
 Why: the general decoder (headers.py) reads every field with per-byte gathers clipped to the
 buffer. Here the first FAST_BYTES of each frame are copied as one row (a strided view of the
 buffer indexed by frame offset, i.e. a memcpy per frame) and read through a big-endian
-structured dtype (the two compared: docs/performance.md). Frames that are anything else (VLAN, IPv6, options, fragments, cut, malformed,
-GRE ...) go through the general decoder unchanged, so results are identical by design.
+structured dtype (the two compared: docs/performance.md). Frames that are anything else
+(VLAN, IPv6, options, fragments, cut, malformed, GRE ...) go through the general decoder
+unchanged, so results are identical by design.
 """
 
 from __future__ import annotations

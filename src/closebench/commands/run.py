@@ -72,6 +72,12 @@ def _matrix_args(p: argparse.ArgumentParser, *, defaults: bool) -> None:
         type=int,
         help="cells at once (default: up to 16 for light profiles, 1 when a profile is heavy)",
     )
+    p.add_argument(
+        "--cluster",
+        metavar="SPEC",
+        help="measure the cells as Dask tasks: local:N (N worker processes here) or a "
+        "scheduler's tcp://HOST:PORT (docs/cluster.md); default: this machine, no Dask",
+    )
     p.add_argument("--results", type=Path, help="results folder (default: results/)")
     p.add_argument("--no-report", action="store_true", help="skip rendering the report")
     p.add_argument(
@@ -143,6 +149,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     console = Console(stderr=True)
     if args.backend == "hardware":
+        if args.cluster:
+            raise UserError("--cluster belongs to the emulated backend (one board, one host)")
         from closebench.hardware.board_run import run_on_hardware
 
         hw_dir = run_on_hardware(
@@ -159,6 +167,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _finish(hw_dir, args, console)
     if args.dry_run or args.lab or args.board:
         raise UserError("--dry-run, --lab and --board belong to --backend hardware")
+    if args.cluster:
+        from closebench.pipeline.cluster import parse_cluster
+
+        parse_cluster(args.cluster)  # a bad spec is refused before anything is built
     jobs = args.jobs or runner.auto_jobs(matrix)
     cells = len(matrix.cells())
     console.print(
@@ -188,6 +200,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             verify_observe_s=runner.QUICK_VERIFY_OBSERVE_S
             if args.quick
             else runner.VERIFY_OBSERVE_S,
+            cluster=args.cluster,
         )
     return _finish(run_dir, args, console)
 

@@ -11,7 +11,7 @@ import os
 import platform
 import signal
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -295,8 +295,11 @@ def run_matrix(
     verify: bool = True,
     force: bool = False,
     verify_observe_s: float = VERIFY_OBSERVE_S,
+    cluster: str | None = None,
 ) -> Path:
-    """Measure every cell and write the run directory; returns it (complete or not)."""
+    """Measure every cell and write the run directory; returns it (complete or not).
+
+    cluster: `local:N` or a Dask scheduler address; the cells become tasks there."""
     run = Run(kind, matrix, results)
     plans = matrix.cells()
     log(f"run directory: {run.dir}  ({len(plans)} cells)")
@@ -332,42 +335,99 @@ def run_matrix(
         run.manifest["cells"].append(plan.record(status=skip[plan.variant.label]))
     plans = [p for p in plans if p.variant.label not in skip]
     old_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    done = 0
     task = progress.add_task("cells", total=len(plans)) if progress else None
+    paths_of = {key: build.path for key, (_variant, build) in builds.items()}
+    keys_of = {key: getattr(build, "key", None) for key, (_variant, build) in builds.items()}
+    finished = (
+        _cells_here(plans, paths_of, run, jobs)
+        if cluster is None
+        else _cells_on_cluster(plans, keys_of, run, jobs, cluster)
+    )
     try:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {
-                pool.submit(run_cell, p, builds[(p.variant.name, p.lwip)][1].path, run.dir): p
-                for p in plans
-            }
-            try:
-                for fut in as_completed(futures):
-                    plan = futures[fut]
-                    try:
-                        cell = plan.record(**fut.result())
-                    except Exception as exc:  # one broken cell must not lose the others
-                        cell = plan.record(status=f"failed: {exc}")
-                    run.manifest["cells"].append(cell)
-                    run.save()
-                    done += 1
-                    if progress:
-                        progress.update(task, advance=1, description=f"{plan.id}: {cell['status']}")
-                    else:
-                        log(f"[{done}/{len(plans)}] {plan.id}: {cell['status']}")
-            except KeyboardInterrupt:
-                run.manifest["interrupted"] = _now()
-                run.save()
-                log("interrupted: stopping the bench (captures are flushed first) ...")
-                for fut in futures:
-                    fut.cancel()
-                sandbox.stop_all()
-                raise
+        for done, (plan, cell) in enumerate(finished, 1):
+            run.manifest["cells"].append(cell)
+            run.save()
+            if progress:
+                progress.update(task, advance=1, description=f"{plan.id}: {cell['status']}")
+            else:
+                log(f"[{done}/{len(plans)}] {plan.id}: {cell['status']}")
+    except KeyboardInterrupt:
+        run.manifest["interrupted"] = _now()
+        run.save()
+        log("interrupted: stopping the bench (captures are flushed first) ...")
+        finished.close()  # now, not when the traceback lets go of the generator
+        raise
     finally:
         signal.signal(signal.SIGTERM, old_term)
         run.manifest["finished"] = _now()
         run.save()
     finish(run, len(matrix.cells()))
     return run.dir
+
+
+def _cells_here(
+    plans: list[CellPlan], paths_of: dict[Any, Path], run: Run, jobs: int
+) -> Iterator[tuple[CellPlan, dict[str, Any]]]:
+    """Cells on this machine, `jobs` at once; (plan, manifest entry) as each finishes."""
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {
+            pool.submit(run_cell, p, paths_of[(p.variant.name, p.lwip)], run.dir): p for p in plans
+        }
+        try:
+            for fut in as_completed(futures):
+                plan = futures[fut]
+                try:
+                    yield plan, plan.record(**fut.result())
+                except Exception as exc:  # one broken cell must not lose the others
+                    yield plan, plan.record(status=f"failed: {exc}")
+        except (KeyboardInterrupt, GeneratorExit):
+            for fut in futures:
+                fut.cancel()
+            sandbox.stop_all()
+            raise
+
+
+def _cells_on_cluster(
+    plans: list[CellPlan], keys_of: dict[Any, str | None], run: Run, jobs: int, spec: str
+) -> Iterator[tuple[CellPlan, dict[str, Any]]]:
+    """Cells as Dask tasks (pipeline/cluster.py); the manifest names each cell's worker."""
+    from closebench.pipeline import cluster
+
+    where = cluster.parse_cluster(spec)
+    shared = str(run.dir.parent) if where.shared_results else None
+    per_worker = max(1, jobs // max(1, where.local_workers)) if where.local_workers else jobs
+    with cluster.connect(where, threads_per_worker=per_worker) as client:
+        run.manifest["cluster"] = {"spec": spec, "scheduler": client.scheduler.address}
+        run.manifest["workers"] = {}
+        futures = {
+            client.submit(
+                cluster.measure_on_worker, p, keys_of[(p.variant.name, p.lwip)], run.dir.name,
+                shared, key=f"cell-{run.dir.name}-{p.id}", pure=False,
+            ): p
+            for p in plans
+        }  # fmt: skip
+        try:
+            for fut in _dask_as_completed(futures):
+                plan = futures[fut]
+                try:
+                    out = fut.result()
+                except Exception as exc:  # KilledWorker and the like: the cell is lost
+                    yield plan, plan.record(status=f"failed: worker died ({type(exc).__name__})")
+                    continue
+                if out["tar"] is not None:
+                    cluster.unpack_cell(out["tar"], run.dir)
+                run.manifest["workers"][out["worker"]] = out["host"]
+                yield plan, plan.record(**out["status"], worker=out["worker"])
+        except (KeyboardInterrupt, GeneratorExit):
+            client.cancel(list(futures))
+            cluster.stop_worker_sandboxes(client)
+            raise
+
+
+def _dask_as_completed(futures: dict[Any, CellPlan]) -> Iterator[Any]:
+    from distributed import as_completed as dask_as_completed
+
+    yield from dask_as_completed(list(futures))
 
 
 def wall_estimate_s(matrix: Matrix, jobs: int) -> float:

@@ -285,7 +285,15 @@ def harness_of(manifest: dict[str, Any]) -> dict[str, Any]:
         "cooldown_s": manifest.get("cooldown_s"),
         "profiles": {k: digest(v) for k, v in _named(manifest.get("profiles")).items()},
         "links": {k: digest(v) for k, v in _named(manifest.get("links")).items()},
+        "machines": machines_of(manifest),
     }
+
+
+def machines_of(manifest: dict[str, Any]) -> list[str]:
+    """The architectures the cells ran on: the cluster's workers', else the run's host."""
+    workers = manifest.get("workers") or {}
+    hosts = list(workers.values()) if workers else [manifest.get("host") or {}]
+    return sorted({str(h.get("machine")) for h in hosts if isinstance(h, dict)})
 
 
 def _named(defs: Any) -> dict[str, Any]:

@@ -494,7 +494,7 @@ def compare_to_baseline(baseline: Baseline, run_dir: Path, th: Thresholds) -> Co
         str(run.manifest.get("run_id", run.path.name)),
         spread_from=baseline.cells.values(),
     )
-    comp.notes = _release_notes(baseline.doc, run.manifest) + comp.notes
+    comp.notes = _release_notes(baseline.doc, run.manifest) + _host_notes(run.manifest) + comp.notes
     return comp
 
 
@@ -507,6 +507,13 @@ def _check_harness(baseline: Baseline, manifest: dict[str, Any]) -> None:
                 f"{current.get(key)!r}; refusing to compare across harnesses",
                 exit_code=2,
             )
+    # Older baselines carry no machines; a run's cells on another architecture are refused.
+    if stored.get("machines") and stored["machines"] != current.get("machines"):
+        raise UserError(
+            f"baseline {baseline.name}: measured on {', '.join(stored['machines'])}, the run on "
+            f"{', '.join(current.get('machines') or ['?'])}; refusing to compare across hosts",
+            exit_code=2,
+        )
     # Same name, different content: the load or the link changed under the same label.
     for key in ("profiles", "links"):
         old, new = stored.get(key) or {}, current.get(key) or {}
@@ -533,6 +540,12 @@ def _check_builds(baseline: Baseline, manifest: dict[str, Any]) -> None:
                 f"run on {now.get('source')}; refusing to compare two different stacks",
                 exit_code=2,
             )
+
+
+def _host_notes(manifest: dict[str, Any]) -> list[str]:
+    """A run measured on several hosts says so next to its verdicts."""
+    hosts = sorted({str(h.get("hostname")) for h in (manifest.get("workers") or {}).values()})
+    return [f"cells measured on {len(hosts)} hosts: {', '.join(hosts)}"] if len(hosts) > 1 else []
 
 
 def _check_matrix(base_ids: set[str], now_ids: set[str], base_name: str, now_name: str) -> None:

@@ -26,6 +26,26 @@ def _round(value: Any, digits: int = 2) -> Any:
     return round(value, digits) if isinstance(value, float) else _s(value)
 
 
+def _cluster_rows(m: dict[str, Any]) -> list[tuple[str, str]]:
+    """A run measured on a Dask cluster: which workers, on which hosts (the host row above
+    is the orchestrator's); a mixture of hosts is said in so many words."""
+    workers = m.get("workers") or {}
+    if not m.get("cluster"):
+        return []
+    hosts = sorted(
+        {
+            f"{_s(h.get('hostname'))} (kernel {_s(h.get('kernel'))}, {_s(h.get('machine'))}, "
+            f"{_s(h.get('cpus'))} CPUs)"
+            for h in workers.values()
+        }
+    )
+    mixed = "MIXED HOSTS: " if len(hosts) > 1 else ""
+    return [
+        ("cluster", f"{_s(m['cluster'].get('spec'))}, {len(workers)} worker(s)"),
+        ("cells measured on", mixed + "; ".join(hosts) if hosts else "–"),
+    ]
+
+
 def run_facts(run: RunData) -> pd.DataFrame:
     m = run.manifest
     suite = m.get("suite") or {}
@@ -44,6 +64,7 @@ def run_facts(run: RunData) -> pd.DataFrame:
             f"kernel {_s(host.get('kernel'))}, {_s(host.get('machine'))}, "
             f"{_s(host.get('cpus'))} CPUs, Python {_s(host.get('python'))}",
         ),
+        *_cluster_rows(m),
         ("tools", _s(m.get("tools"))),
         ("variants", _s(matrix.get("variants") or sorted({c.variant for c in run.cells}))),
         ("load profiles", _s(matrix.get("profiles") or sorted({c.profile for c in run.cells}))),

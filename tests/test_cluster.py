@@ -1,0 +1,136 @@
+"""Cells on a Dask cluster: `--cluster local:2` measures what a local run measures, names its
+workers, and a worker killed mid-run fails only its own cells."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import bench_unavailable, leftovers
+
+from closebench.cli import main
+from closebench.errors import UserError
+from closebench.pipeline import runner
+from closebench.pipeline.cluster import ClusterSpec, parse_cluster
+
+VARIANTS = "nodemcu-3.0,linux-reference"
+CELL_FILES = ("capture-client.pcap", "capture-device.pcap", "metrics.json", "connections.parquet")
+
+
+def test_cluster_specs() -> None:
+    assert parse_cluster("local:2") == ClusterSpec(local_workers=2)
+    assert parse_cluster("tcp://198.18.0.9:8786") == ClusterSpec(address="tcp://198.18.0.9:8786")
+    assert parse_cluster("tls://sched.lab:8786").address == "tls://sched.lab:8786"
+    for bad in ("local:0", "local:x", "198.18.0.9:8786", "tcp://host", "http://h:1", "local:65"):
+        with pytest.raises(UserError, match="--cluster"):
+            parse_cluster(bad)
+
+
+def test_a_bad_cluster_spec_is_refused_before_anything_runs(tmp_path: Path, capsys) -> None:
+    axes = ["--variants", "linux-reference", "--profiles", "seed-1s", "--links", "ideal"]
+    code = main(["run", *axes, "--cluster", "local:none", "--results", str(tmp_path)])
+    assert code == 2
+    assert "local:N needs N workers" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def _manifest(run: Path) -> dict:
+    return json.loads((run / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The same quick matrix measured here and on a local cluster of two workers."""
+    reason = bench_unavailable()
+    if reason:
+        pytest.skip(reason)
+    out = {}
+    for name, extra in (("here", []), ("cluster", ["--cluster", "local:2"])):
+        results = tmp_path_factory.mktemp(name)
+        code = main(["compare", "--quick", "--no-report", "--no-verify", "--variants", VARIANTS,
+                     "--results", str(results), *extra])  # fmt: skip
+        assert code == 0
+        (out[name],) = [p for p in results.iterdir() if p.is_dir()]
+        assert not leftovers(str(results)), leftovers(str(results))
+    return out["here"], out["cluster"]
+
+
+@pytest.mark.netns
+def test_local_cluster_measures_the_same_cells_with_the_same_seeds(runs: tuple[Path, Path]) -> None:
+    here, cluster = (_manifest(r) for r in runs)
+    assert cluster["complete"] is True
+    assert {c["id"] for c in cluster["cells"]} == {c["id"] for c in here["cells"]}
+    assert {c["status"] for c in cluster["cells"]} == {"ok"}
+    assert cluster["seeds"] == here["seeds"]
+    for cell in cluster["cells"]:
+        folder = runs[1] / cell["id"]
+        for name in CELL_FILES:
+            assert (folder / name).stat().st_size > 0, (cell["id"], name)
+        # the worker's device really drew from the cell's seed
+        spec = json.loads((folder / "cell-spec.json").read_text())
+        assert spec["device"]["seed"] == cluster["seeds"][cell["id"]]
+
+
+@pytest.mark.netns
+def test_local_cluster_names_its_two_workers(runs: tuple[Path, Path]) -> None:
+    cluster = _manifest(runs[1])
+    assert cluster["cluster"]["spec"] == "local:2"
+    assert len(cluster["workers"]) == 2, cluster["workers"]
+    assert {c["worker"] for c in cluster["cells"]} == set(cluster["workers"])
+    assert all(w["hostname"] and w["cpus"] for w in cluster["workers"].values())
+
+
+@pytest.mark.netns
+def test_a_killed_worker_fails_its_cells_and_the_run_goes_on(tmp_path: Path) -> None:
+    reason = bench_unavailable()
+    if reason:
+        pytest.skip(reason)
+    import dask
+    from distributed import Client, LocalCluster
+
+    options = {"host": "127.0.0.1", "dashboard_address": None, "silence_logs": 40}
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        LocalCluster(n_workers=2, threads_per_worker=2, **options) as cluster,
+        Client(cluster) as client,
+    ):
+        matrix = runner.make_matrix(
+            ["linux-reference"], ["seed-1s"], ["ideal"], 4, None, False, 20.0, 5.0
+        )
+        result: dict[str, Path] = {}
+
+        def measure() -> None:
+            result["run"] = runner.run_matrix(
+                matrix, results=tmp_path, log=lambda _: None, verify=False,
+                cluster=cluster.scheduler_address,
+            )  # fmt: skip
+
+        thread = threading.Thread(target=measure)
+        thread.start()
+        victim = _worker_with_a_task(client)
+        os.kill(client.run(os.getpid, workers=[victim])[victim], signal.SIGKILL)
+        thread.join(timeout=300)
+        assert not thread.is_alive()
+    manifest = _manifest(result["run"])
+    statuses = [c["status"] for c in manifest["cells"]]
+    assert len(statuses) == 4 and manifest["complete"] is True
+    assert any(s.startswith("failed: worker died") for s in statuses), statuses
+    assert "ok" in statuses, statuses
+    assert not leftovers(str(tmp_path)), leftovers(str(tmp_path))
+
+
+def _worker_with_a_task(client) -> str:
+    """The address of a worker that is measuring a cell right now."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        busy = [w for w, tasks in client.processing().items() if tasks]
+        if busy:
+            time.sleep(5)  # let the cell's sandbox start
+            return busy[0]
+        time.sleep(0.5)
+    raise AssertionError("no worker started a cell within 120 s")
