@@ -312,24 +312,7 @@ def run_matrix(
         )
         run.manifest["seeds"][plan.id] = plan.seed
     run.save()
-    skip: dict[str, str] = {}
-    if verify:
-        log(f"verify: probing {len({p.variant.label for p in plans})} variant(s) ...")
-        verdicts = verify_variants(plans, run.dir, verify_observe_s, log)
-        run.manifest["verify"] = {
-            label: {"ok": not bad, "contradictions": bad} for label, bad in verdicts.items()
-        }
-        run.save()
-        refs = {p.variant.label for p in plans if p.variant.source_ref is not None}
-        for label, bad in verdicts.items():
-            if bad and label in refs:
-                # the manifest's [expect] describes the pinned commit, not this one: its
-                # probes are evidence of what changed, not a reason to skip the cells
-                log(f"verify {label}: differs from the pinned commit's manifest: {'; '.join(bad)}")
-                run.manifest["verify"][label]["other_commit"] = True
-            elif bad and not force:
-                skip[label] = f"skipped: failed verify ({bad[0]}; --force to measure anyway)"
-                log(f"verify {label}: FAILED, its cells are skipped: {'; '.join(bad)}")
+    skip = _verify_before_measuring(plans, run, verify_observe_s, force, log) if verify else {}
     jobs = jobs or auto_jobs(matrix)
     for plan in [p for p in plans if p.variant.label in skip]:
         run.manifest["cells"].append(plan.record(status=skip[plan.variant.label]))
@@ -363,6 +346,34 @@ def run_matrix(
         run.save()
     finish(run, len(matrix.cells()))
     return run.dir
+
+
+def _verify_before_measuring(
+    plans: list[CellPlan],
+    run: Run,
+    observe_s: float,
+    force: bool,
+    log: Callable[[str], None],
+) -> dict[str, str]:
+    """Probe each variant once; returns variant label -> why its cells are skipped."""
+    log(f"verify: probing {len({p.variant.label for p in plans})} variant(s) ...")
+    verdicts = verify_variants(plans, run.dir, observe_s, log)
+    run.manifest["verify"] = {
+        label: {"ok": not bad, "contradictions": bad} for label, bad in verdicts.items()
+    }
+    run.save()
+    refs = {p.variant.label for p in plans if p.variant.source_ref is not None}
+    skip = {}
+    for label, bad in verdicts.items():
+        if bad and label in refs:
+            # the manifest's [expect] describes the pinned commit, not this one: its
+            # probes are evidence of what changed, not a reason to skip the cells
+            log(f"verify {label}: differs from the pinned commit's manifest: {'; '.join(bad)}")
+            run.manifest["verify"][label]["other_commit"] = True
+        elif bad and not force:
+            skip[label] = f"skipped: failed verify ({bad[0]}; --force to measure anyway)"
+            log(f"verify {label}: FAILED, its cells are skipped: {'; '.join(bad)}")
+    return skip
 
 
 def _cells_here(
