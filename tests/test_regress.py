@@ -213,6 +213,18 @@ def test_different_matrix_exits_2(tmp_path: Path, results: Path, capsys) -> None
     assert "different matrix" in capsys.readouterr().err
 
 
+def test_a_variants_baseline_compares_its_cells_of_a_larger_run(
+    tmp_path: Path, results: Path, capsys
+) -> None:
+    run = write_run(tmp_path, "both", seed=23)
+    assert main(["baseline", "save", str(run), "n16", "--variant", "nodemcu-2016"]) == 0
+    md = tmp_path / "n16.md"
+    assert main(["regress", "--baseline", "n16", "--run", str(run), "--markdown", str(md)]) == 0
+    table = md.read_text()
+    assert "| nodemcu-2016__" in table and "nodemcu-3.0__" not in table
+    assert "2 cells of other variants in the run are not compared" in table
+
+
 def test_unknown_baseline_exits_2(tmp_path: Path, results: Path) -> None:
     run = write_run(tmp_path, "r", seed=1)
     assert main(["regress", "--baseline", "nope", "--run", str(run)]) == 2
