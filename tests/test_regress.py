@@ -6,7 +6,7 @@ Runs are sampled from the seeded close model in regress_fixture.py; see its docs
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -265,21 +265,45 @@ def test_cli_pair_compares_two_releases_in_one_run(tmp_path: Path, results: Path
     assert main(["regress", "--run", str(run), "--pair", "nodemcu-2016:missing"]) == 2
 
 
+@dataclass(frozen=True)
+class _FakeVariant:
+    name: str
+    speed: str | None = None
+
+    def with_device_speed(self, speed: str) -> _FakeVariant:
+        return _FakeVariant(self.name, speed)
+
+
+@dataclass(frozen=True)
+class _FakeMatrix:
+    variants: list
+
+
 def test_cli_without_run_measures_the_baseline_matrix(
     tmp_path: Path, results: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     base = write_run(tmp_path, "base", seed=51)
     assert main(["baseline", "save", str(base), "rel"]) == 0
+    _edit(results / "baselines" / "rel.json",
+          lambda d: d["variants"]["nodemcu-2016"].update(device_speed="model"))  # fmt: skip
     fresh = write_run(tmp_path, "fresh", seed=52)
+    manifest = json.loads((fresh / "manifest.json").read_text())
+    manifest["variants"]["nodemcu-2016"]["device_speed"] = "model"
+    (fresh / "manifest.json").write_text(json.dumps(manifest))
     asked: list[tuple] = []
+    measured: list = []
 
     def make_matrix(*axes, **kwargs):
         asked.append((axes, kwargs))
-        return "matrix"
+        return _FakeMatrix([_FakeVariant(name) for name in axes[0]])
+
+    def run_matrix(matrix, kind):
+        measured.extend(matrix.variants)
+        return fresh
 
     # The bench itself is not run here: what regress asks of it is the point.
     monkeypatch.setattr("closebench.pipeline.runner.make_matrix", make_matrix)
-    monkeypatch.setattr("closebench.pipeline.runner.run_matrix", lambda matrix, kind: fresh)
+    monkeypatch.setattr("closebench.pipeline.runner.run_matrix", run_matrix)
     assert main(["regress", "--baseline", "rel"]) == 0
     ((axes, kwargs),) = asked
     assert axes == (
@@ -287,6 +311,15 @@ def test_cli_without_run_measures_the_baseline_matrix(
         False, RUN_TIME_S, COOLDOWN_S,
     )  # fmt: skip
     assert kwargs == {"source_mode": "approximation"}  # as the baseline's builds were
+    # each variant at the device speed its baseline ran at
+    assert measured == [_FakeVariant("nodemcu-2016", "model"), _FakeVariant("nodemcu-3.0", "host")]
+
+
+def test_a_run_at_another_device_speed_is_refused(tmp_path: Path, results: Path, capsys) -> None:
+    run, path = _saved(tmp_path)
+    _edit(path, lambda d: d["variants"]["nodemcu-3.0"].update(device_speed="model"))
+    assert main(["regress", "--baseline", "b", "--run", str(run)]) == 2
+    assert "ran at device speed 'model', the run at 'host'" in capsys.readouterr().err
 
 
 def _mark_exact(doc: dict) -> None:
@@ -336,3 +369,15 @@ def test_changed_link_definition_is_refused(tmp_path: Path, results: Path, capsy
     _edit(path, lambda d: d["harness"]["links"].update({"wifi-good": "0" * 64}))
     assert main(["regress", "--baseline", "b", "--run", str(run)]) == 2
     assert "link 'wifi-good' is defined differently" in capsys.readouterr().err
+
+
+def test_the_same_profile_from_another_checkout_is_the_same_harness(
+    tmp_path: Path, results: Path
+) -> None:
+    run, _path = _saved(tmp_path)
+    manifest = json.loads((run / "manifest.json").read_text())
+    for kind in ("profiles", "links"):
+        for name, definition in manifest[kind].items():
+            definition["path"] = f"/elsewhere/benchmarks/{kind}/{name}.toml"
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["regress", "--baseline", "b", "--run", str(run)]) == 0

@@ -6,6 +6,7 @@ Exit codes: 0 nothing regressed, 1 at least one metric regressed, 2 unusable inp
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -168,7 +169,8 @@ def _run_baseline_matrix(baseline: Baseline) -> Path:
         )
     except (KeyError, TypeError, ValueError):
         raise UserError(f"{baseline.path}: matrix is incomplete; pass --run", exit_code=2) from None
-    # Pin the times so the harness matches, and build each stack as the baseline did.
+    # Pin the times so the harness matches; build each stack and run it at the device speed
+    # (the chip's model or the host's) as the baseline did.
     matrix = runner.make_matrix(
         *axes,
         False,
@@ -176,7 +178,10 @@ def _run_baseline_matrix(baseline: Baseline) -> Path:
         harness.get("cooldown_s"),
         source_mode=baseline_source_mode(baseline),
     )
-    return Path(runner.run_matrix(matrix, kind="regress"))
+    entries = variants_by_name(baseline.doc["variants"])
+    speeds = {name: entry.get("device_speed") or "host" for name, entry in entries.items()}
+    variants = [v.with_device_speed(speeds.get(v.name, "host")) for v in matrix.variants]
+    return Path(runner.run_matrix(dataclasses.replace(matrix, variants=variants), kind="regress"))
 
 
 def baseline_source_mode(baseline: Baseline) -> str:

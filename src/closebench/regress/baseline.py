@@ -283,10 +283,18 @@ def harness_of(manifest: dict[str, Any]) -> dict[str, Any]:
         "backend": manifest.get("backend"),
         "run_time_s": manifest.get("run_time_s"),
         "cooldown_s": manifest.get("cooldown_s"),
-        "profiles": {k: digest(v) for k, v in _named(manifest.get("profiles")).items()},
-        "links": {k: digest(v) for k, v in _named(manifest.get("links")).items()},
+        "profiles": {k: digest(_content(v)) for k, v in _named(manifest.get("profiles")).items()},
+        "links": {k: digest(_content(v)) for k, v in _named(manifest.get("links")).items()},
         "machines": machines_of(manifest),
     }
+
+
+def _content(definition: Any) -> Any:
+    """A profile or link definition without where its file was (`path`): the same file in
+    another checkout, or in the installed wheel, is the same definition."""
+    if isinstance(definition, dict):
+        return {k: v for k, v in definition.items() if k != "path"}
+    return definition
 
 
 def machines_of(manifest: dict[str, Any]) -> list[str]:

@@ -546,6 +546,13 @@ def _check_builds(baseline: Baseline, manifest: dict[str, Any]) -> None:
                 f"run on {now.get('source')}; refusing to compare two different stacks",
                 exit_code=2,
             )
+        if was.get("device_speed", "host") != now.get("device_speed", "host"):
+            raise UserError(
+                f"baseline {baseline.name}: {name} ran at device speed "
+                f"{was.get('device_speed', 'host')!r}, the run at "
+                f"{now.get('device_speed', 'host')!r} (--device-speed); refusing to compare",
+                exit_code=2,
+            )
 
 
 def _host_notes(manifest: dict[str, Any]) -> list[str]:
