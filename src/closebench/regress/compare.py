@@ -15,9 +15,15 @@ Rules (pyperf's compare_to, adapted to close faults):
     so small Holm thresholds are reachable without 10^5 resamples.
 - A metric regresses only when significant AND at least the minimum effect in the worse
   direction; significant but smaller than the minimum effect is "same".
-- Deterministic per-cell figures without a sample (device peak PCBs, after-load max) use a
+- The device's peak PCBs, a figure of the device's own timeline without a sample, uses a
   tolerance: the largest of an absolute floor, a relative margin and the spread of the
-  baseline's repetitions of that cell. They carry no p-value and are outside alpha.
+  baseline's repetitions of that cell. It carries no p-value and is outside alpha.
+- The after-load max is shown but not judged: it is the largest of one cell's per-connection
+  after-load times, so a single rare duel moves it by seconds (measured: the shipped
+  nodemcu-2016 baseline re-measured unchanged, one cell had one duel of 17 s where the
+  baseline's three repetitions had none, duel rate 0/59 -> 1/59, not significant). What it
+  points at is judged with a sample: the rate of connections active after the load and the
+  teardown p99.
 """
 
 from __future__ import annotations
@@ -61,8 +67,6 @@ class Thresholds:
     # (15 pairs): an uncapped stack's peak follows how many connections fit in its
     # TIME_WAIT window, which a lossy link moves by up to +42 % (48 -> 68) between runs.
     pcbs_pct: float = 50.0
-    after_load_ms: float = 10_000.0  # after-load max tolerance: 10 s ...
-    after_load_pct: float = 100.0  # ... or +100 % (one RTO backoff step doubles it)
     min_teardowns: int = 20  # fewer teardowns on a side: no p99 test (p99 of 19 is the max)
     bootstrap: int = 1000  # resamples; they only estimate centre and SE, 1000 is plenty
     seed: int = 20_240_601
@@ -338,18 +342,8 @@ def tolerance_rows(
     base: CellStats, now: CellStats, label: str, th: Thresholds, spread: dict[str, float]
 ) -> list[Row]:
     """Deterministic figures: beyond tolerance in either direction, else "same"."""
-    rows = []
-    specs = (
-        ("device peak PCBs", base.peak_pcbs, now.peak_pcbs, "pcbs", th.pcbs_abs, th.pcbs_pct),
-        (
-            "after-load max",
-            base.after_load_ms_max,
-            now.after_load_ms_max,
-            "ms",
-            th.after_load_ms,
-            th.after_load_pct,
-        ),
-    )
+    rows = [_after_load_max_row(base, now, label)]
+    specs = (("device peak PCBs", base.peak_pcbs, now.peak_pcbs, "pcbs", th.pcbs_abs, th.pcbs_pct),)
     for metric, b, n, unit, floor, pct in specs:
         row = Row(now.variant, label, metric, _f(b), _f(n), unit, test="tolerance")
         if b is None or n is None:
@@ -366,12 +360,21 @@ def tolerance_rows(
     return rows
 
 
+def _after_load_max_row(base: CellStats, now: CellStats, label: str) -> Row:
+    """Shown, not judged (module docstring): "same" when equal, else "not significant"."""
+    b, n = _f(base.after_load_ms_max), _f(now.after_load_ms_max)
+    row = Row(now.variant, label, "after-load max", b, n, "ms", test="none")
+    row.verdict = "same" if b == n else "not significant"
+    row.note = "max of one cell's sample: not tested (see active after load, teardown p99)"
+    return row
+
+
 def _f(x: float | int | None) -> float | None:
     return None if x is None else float(x)
 
 
 def repetition_spread(cells: Iterable[CellStats]) -> dict[tuple[Any, ...], dict[str, float]]:
-    """Range of the deterministic figures across a baseline's repetitions of each group.
+    """Range of the tolerance-judged figures across a baseline's repetitions of each group.
 
     Repetitions of a cell are the only measurement of its run-to-run noise; a tolerance
     narrower than that would flag noise.
@@ -382,10 +385,7 @@ def repetition_spread(cells: Iterable[CellStats]) -> dict[tuple[Any, ...], dict[
     out: dict[tuple[Any, ...], dict[str, float]] = {}
     for group, members in by_group.items():
         spread: dict[str, float] = {}
-        for metric, attr in (
-            ("device peak PCBs", "peak_pcbs"),
-            ("after-load max", "after_load_ms_max"),
-        ):
+        for metric, attr in (("device peak PCBs", "peak_pcbs"),):
             vals = [getattr(c, attr) for c in members if getattr(c, attr) is not None]
             spread[metric] = float(max(vals) - min(vals)) if len(vals) > 1 else 0.0
         out[group] = spread
