@@ -11,6 +11,7 @@ import os
 import platform
 import signal
 import subprocess
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -317,7 +318,10 @@ def run_matrix(
     for plan in [p for p in plans if p.variant.label in skip]:
         run.manifest["cells"].append(plan.record(status=skip[plan.variant.label]))
     plans = [p for p in plans if p.variant.label not in skip]
-    old_term = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # SIGTERM stops the run like Ctrl-C (only the main thread may set handlers; a run
+    # started from another thread, as a test does, keeps the process's own)
+    main = threading.current_thread() is threading.main_thread()
+    old_term = signal.signal(signal.SIGTERM, signal.default_int_handler) if main else None
     task = progress.add_task("cells", total=len(plans)) if progress else None
     paths_of = {key: build.path for key, (_variant, build) in builds.items()}
     keys_of = {key: getattr(build, "key", None) for key, (_variant, build) in builds.items()}
@@ -341,7 +345,8 @@ def run_matrix(
         finished.close()  # now, not when the traceback lets go of the generator
         raise
     finally:
-        signal.signal(signal.SIGTERM, old_term)
+        if main:
+            signal.signal(signal.SIGTERM, old_term)
         run.manifest["finished"] = _now()
         run.save()
     finish(run, len(matrix.cells()))
