@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
 import struct
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -66,20 +62,6 @@ def walk_plain(buf: bytes, end: int) -> list[int]:
         offsets.append(pos)
         pos += 16 + incl
     return offsets
-
-
-def malloc_child(pcap: Path, tuned: bool) -> dict[str, float]:
-    """analyze_capture in a fresh process, with or without analysis_memory; its rusage."""
-    code = (
-        "import contextlib, sys; import closebench.teardown.analyze as a; "
-        + ("" if tuned else "a.analysis_memory = contextlib.nullcontext; ")
-        + "a.analyze_capture(sys.argv[1])"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code, str(pcap)])
-    _, status, usage = os.wait4(proc.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit("analysis child failed")
-    return {"sys_s": usage.ru_stime, "faults": usage.ru_minflt, "rss_mb": usage.ru_maxrss / 1024}
 
 
 def measure(pcap: Path, repeat: int) -> list[tuple[str, str, float, str, float, str]]:
@@ -143,23 +125,6 @@ def measure(pcap: Path, repeat: int) -> list[tuple[str, str, float, str, float, 
         )
     )
 
-    tuned = [malloc_child(pcap, True) for _ in range(repeat)]
-    plain = [malloc_child(pcap, False) for _ in range(repeat)]
-
-    def med(runs: list[dict[str, float]], key: str) -> float:
-        return statistics.median(r[key] for r in runs)
-
-    rows.append(
-        (
-            "system time of a whole analysis (malloc_tune)",
-            "tuned",
-            med(tuned, "sys_s"),
-            "glibc defaults",
-            med(plain, "sys_s"),
-            f"minor faults {med(tuned, 'faults'):.0f} vs {med(plain, 'faults'):.0f}, "
-            f"peak RSS {med(tuned, 'rss_mb'):.0f} vs {med(plain, 'rss_mb'):.0f} MB",
-        )
-    )
     return rows
 
 
@@ -178,7 +143,7 @@ def main() -> None:
         return
     print(
         f"synthetic capture: {args.connections} connections, {packets} packets; "
-        f"best of {args.repeat} (malloc: median of {args.repeat} fresh processes)\n"
+        f"best of {args.repeat}\n"
     )
     print("| part | ours | s | replaces | s | ratio | note |")
     print("|---|---|---|---|---|---|---|")

@@ -7,8 +7,6 @@ compact part storage vs the frame it rebuilds.
 
 from __future__ import annotations
 
-import ctypes
-import os
 from pathlib import Path
 
 import numpy as np
@@ -97,47 +95,3 @@ def test_split_merges_a_small_tail_and_keeps_every_frame() -> None:
         assert [len(p) for p in parts] == sizes
         assert np.array_equal(np.concatenate([p.ts for p in parts]), chunk.ts)
         assert [p.first_frame for p in parts] == [1 + sum(sizes[:i]) for i in range(len(sizes))]
-
-
-def test_analysis_memory_restores_numpy_hugepage_advice() -> None:
-    from closebench.teardown.malloc_tune import analysis_memory
-
-    setter = np._core.multiarray._set_madvise_hugepage
-    before = setter(True)
-    try:
-        with analysis_memory():
-            assert setter(False) is False  # off inside
-        assert setter(True) is True  # restored
-    finally:
-        setter(before)
-
-
-class _Mallinfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-                     "uordblks", "fordblks", "keepcost")
-    ]  # fmt: skip
-
-
-def _heap_top_kept() -> int:
-    """glibc's releasable space at the top of the main heap (mallinfo2().keepcost)."""
-    libc = ctypes.CDLL(None)
-    libc.mallinfo2.restype = _Mallinfo2
-    return int(libc.mallinfo2().keepcost)
-
-
-@pytest.mark.skipif(
-    not os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc"), reason="malloc tuning is glibc's"
-)
-def test_analysis_memory_keeps_the_heap_only_while_analysing() -> None:
-    from closebench.teardown.malloc_tune import analysis_memory
-
-    with analysis_memory():
-        block = np.ones(64 << 20, dtype=np.uint8)  # below the raised mmap threshold: heap
-        del block
-        assert _heap_top_kept() >= 32 << 20  # freed, kept for the next chunk
-    assert _heap_top_kept() < 4 << 20  # trimmed back once the analysis is over
-    block = np.ones(64 << 20, dtype=np.uint8)  # glibc's default threshold again: mmap
-    del block
-    assert _heap_top_kept() < 4 << 20

@@ -18,7 +18,6 @@ from closebench.capture.linktypes import SUPPORTED_LINKTYPES, linktype_name, uns
 from closebench.capture.pcapfile import iter_chunks
 from closebench.errors import UserError
 from closebench.teardown.classify import Parts, frame_part
-from closebench.teardown.malloc_tune import analysis_memory
 from closebench.teardown.params import AnalysisParams
 from closebench.teardown.rates import summarize
 from closebench.teardown.tracker import Tracker
@@ -47,16 +46,14 @@ def analyze_capture(
 ) -> AnalysisResult:
     """allow_damaged: analyse the records before a damaged one instead of an error.
     progress(bytes_read, file_size) is called after each chunk."""
-    # Fewer page faults and no huge-page stalls from chunk-sized buffers (malloc_tune.py).
-    with analysis_memory():
-        return _analyze(
-            path,
-            device_ip=device_ip,
-            load_stop=load_stop,
-            params=params,
-            report=ReadReport(allow_damaged=allow_damaged),
-            progress=progress,
-        )
+    return _analyze(
+        path,
+        device_ip=device_ip,
+        load_stop=load_stop,
+        params=params,
+        report=ReadReport(allow_damaged=allow_damaged),
+        progress=progress,
+    )
 
 
 def _foreign_links(linktype: np.ndarray, seen: Counter[int]) -> None:
