@@ -132,7 +132,7 @@ def sentences(table: pd.DataFrame, limit: int = 6) -> list[str]:
         low, high = rows["stack_fault_rate"].min(), rows["stack_fault_rate"].max()
         span = _pct(low) if low == high else f"{_pct(low)}–{_pct(high)}"
         kind = rows["dominant_kind"].mode().iloc[0]
-        everywhere = "every" if low >= 0.999 else f"{span} of its"
+        everywhere = "all its" if low >= 0.999 else f"{span} of its"
         where = "in the one condition run" if len(rows) == 1 else f"in all {len(rows)} conditions"
         out.append(
             f"{stack} {KIND_WORDS.get(kind, kind)} on {everywhere} connections, {where}: "
