@@ -36,6 +36,8 @@ def test_a_bad_cluster_spec_is_refused_before_anything_runs(tmp_path: Path, caps
     code = main(["run", *axes, "--cluster", "local:none", "--results", str(tmp_path)])
     assert code == 2
     assert "local:N needs N workers" in capsys.readouterr().err
+    assert main(["run", *axes, "--shared-results", "--results", str(tmp_path)]) == 2
+    assert "--shared-results belongs to --cluster" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
@@ -117,6 +119,7 @@ def test_a_killed_worker_fails_its_cells_and_the_run_goes_on(tmp_path: Path) -> 
         thread.join(timeout=300)
         assert not thread.is_alive()
     manifest = _manifest(result["run"])
+    assert manifest["cluster"]["cells_written_in_place"] is False  # sent back as tar
     statuses = [c["status"] for c in manifest["cells"]]
     assert len(statuses) == 4 and manifest["complete"] is True
     assert any(s.startswith("failed: worker died") for s in statuses), statuses
@@ -134,3 +137,33 @@ def _worker_with_a_task(client) -> str:
             return busy[0]
         time.sleep(0.5)
     raise AssertionError("no worker started a cell within 120 s")
+
+
+@pytest.mark.netns
+def test_with_shared_results_a_remote_worker_writes_its_cells_in_place(tmp_path: Path) -> None:
+    reason = bench_unavailable()
+    if reason:
+        pytest.skip(reason)
+    import dask
+    from distributed import LocalCluster
+
+    options = {"host": "127.0.0.1", "dashboard_address": None, "silence_logs": 40}
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        LocalCluster(n_workers=1, threads_per_worker=2, **options) as cluster,
+    ):
+        matrix = runner.make_matrix(
+            ["linux-reference"], ["seed-1s"], ["ideal"], 2, None, False, 5.0, 2.0
+        )
+        run = runner.run_matrix(
+            matrix, results=tmp_path, log=lambda _: None, verify=False,
+            cluster=cluster.scheduler_address, shared_results=True,
+        )  # fmt: skip
+    manifest = _manifest(run)
+    assert manifest["complete"] is True
+    assert manifest["cluster"]["cells_written_in_place"] is True
+    assert {c["status"] for c in manifest["cells"]} == {"ok"}
+    for cell in manifest["cells"]:
+        spec = json.loads((run / cell["id"] / "cell-spec.json").read_text())
+        assert Path(spec["cell_dir"]) == run / cell["id"]  # measured right there, not in a temp dir
+    assert not leftovers(str(tmp_path)), leftovers(str(tmp_path))

@@ -78,6 +78,12 @@ def _matrix_args(p: argparse.ArgumentParser, *, defaults: bool) -> None:
         help="measure the cells as Dask tasks: local:N (N worker processes here) or a "
         "scheduler's tcp://HOST:PORT (docs/cluster.md); default: this machine, no Dask",
     )
+    p.add_argument(
+        "--shared-results",
+        action="store_true",
+        help="with --cluster: the results folder is at the same path on every worker host "
+        "(a shared mount), so workers write their cells there instead of sending them back",
+    )
     p.add_argument("--results", type=Path, help="results folder (default: results/)")
     p.add_argument("--no-report", action="store_true", help="skip rendering the report")
     p.add_argument(
@@ -171,6 +177,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         from closebench.pipeline.cluster import parse_cluster
 
         parse_cluster(args.cluster)  # a bad spec is refused before anything is built
+    elif args.shared_results:
+        raise UserError("--shared-results belongs to --cluster")
     jobs = args.jobs or runner.auto_jobs(matrix)
     cells = len(matrix.cells())
     console.print(
@@ -201,6 +209,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             if args.quick
             else runner.VERIFY_OBSERVE_S,
             cluster=args.cluster,
+            shared_results=args.shared_results,
         )
     return _finish(run_dir, args, console)
 

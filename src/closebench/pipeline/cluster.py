@@ -41,10 +41,10 @@ class ClusterSpec:
     address: str | None = None
     local_workers: int = 0
 
-    @property
-    def shared_results(self) -> bool:
-        """Local workers write straight into the run directory (same filesystem)."""
-        return self.address is None
+    def writes_in_place(self, shared_results: bool) -> bool:
+        """Workers write cells straight into the run directory: local ones always (same
+        filesystem), remote ones when the results folder is at the same path on every host."""
+        return self.address is None or shared_results
 
 
 def parse_cluster(text: str) -> ClusterSpec:

@@ -297,10 +297,12 @@ def run_matrix(
     force: bool = False,
     verify_observe_s: float = VERIFY_OBSERVE_S,
     cluster: str | None = None,
+    shared_results: bool = False,
 ) -> Path:
     """Measure every cell and write the run directory; returns it (complete or not).
 
-    cluster: `local:N` or a Dask scheduler address; the cells become tasks there."""
+    cluster: `local:N` or a Dask scheduler address; the cells become tasks there.
+    shared_results: the results folder is at the same path on every worker host."""
     run = Run(kind, matrix, results)
     plans = matrix.cells()
     log(f"run directory: {run.dir}  ({len(plans)} cells)")
@@ -328,7 +330,7 @@ def run_matrix(
     finished = (
         _cells_here(plans, paths_of, run, jobs)
         if cluster is None
-        else _cells_on_cluster(plans, keys_of, run, jobs, cluster)
+        else _cells_on_cluster(plans, keys_of, run, jobs, cluster, shared_results)
     )
     try:
         for done, (plan, cell) in enumerate(finished, 1):
@@ -404,16 +406,25 @@ def _cells_here(
 
 
 def _cells_on_cluster(
-    plans: list[CellPlan], keys_of: dict[Any, str | None], run: Run, jobs: int, spec: str
+    plans: list[CellPlan],
+    keys_of: dict[Any, str | None],
+    run: Run,
+    jobs: int,
+    spec: str,
+    shared_results: bool,
 ) -> Iterator[tuple[CellPlan, dict[str, Any]]]:
     """Cells as Dask tasks (pipeline/cluster.py); the manifest names each cell's worker."""
     from closebench.pipeline import cluster
 
     where = cluster.parse_cluster(spec)
-    shared = str(run.dir.parent) if where.shared_results else None
+    shared = str(run.dir.parent) if where.writes_in_place(shared_results) else None
     per_worker = max(1, jobs // max(1, where.local_workers)) if where.local_workers else jobs
     with cluster.connect(where, threads_per_worker=per_worker) as client:
-        run.manifest["cluster"] = {"spec": spec, "scheduler": client.scheduler.address}
+        run.manifest["cluster"] = {
+            "spec": spec,
+            "scheduler": client.scheduler.address,
+            "cells_written_in_place": shared is not None,
+        }
         run.manifest["workers"] = {}
         futures = {
             client.submit(
