@@ -68,32 +68,10 @@ def cell_figures(
     stop = events.get("load_stop", start)
     margin_s = float(params.get("duel_min_ms", 1000.0)) / 1000.0
     packets = read_tcp(cell_dir / "capture-client.pcap")
-
-    rel = conns["first_ts"] - start
-    phase = pd.Series(len(bounds), index=conns.index)
-    for i, (_, end, _) in reversed(list(enumerate(bounds, 1))):
-        phase[rel < end] = i
-    conns = conns.assign(phase=phase, t_s=rel)
+    conns = _with_phases(conns, bounds, start)
     faulty = conns["faulty"].astype(bool)
     duel = conns["duel"].astype(bool)
-
-    first_faulty = None
-    clean_before = len(conns)
-    after_first = faulty_after = 0
-    if faulty.any():
-        pos = int(faulty.to_numpy().argmax())
-        row = conns.iloc[pos]
-        first_faulty = {
-            "conn_id": int(row["conn_id"]),
-            "index": pos + 1,
-            "t_s": round(float(row["t_s"]), 3),
-            "phase": int(row["phase"]),
-            "interval_s": bounds[int(row["phase"]) - 1][2],
-            "close_kind": str(row["close_kind"]),
-        }
-        clean_before = pos
-        after_first = len(conns) - pos - 1
-        faulty_after = int(faulty.iloc[pos + 1 :].sum())
+    first = _first_fault(conns, faulty, bounds)
 
     tagged: dict[int, pd.DataFrame] = {}
 
@@ -112,62 +90,22 @@ def cell_figures(
             comp[i].get(s, {}).get("packets", 0) >= BACK_AND_FORTH_MIN for s in ("device", "client")
         )
     ]
-
-    late = packets[packets["ts"] > stop + margin_s] if len(packets) else packets
-    dev_ip = str(conns["device_ip"].iloc[0]) if len(conns) else ""
-    late_conns = conns.index[conns["last_ts"] > stop + margin_s]
-    late_duels = []
-    for i in back:
-        t = packets_of(i)
-        after = t[t["ts"] > stop + margin_s]
-        if after["from_device"].any() and (~after["from_device"]).any():
-            late_duels.append(i)
-    after_load = {
-        "load_stop_epoch_s": stop,
-        "margin_s": margin_s,
-        "packets": len(late),
-        "from_device": int((late["src"] == dev_ip).sum()) if len(late) else 0,
-        "from_client": int((late["src"] != dev_ip).sum()) if len(late) else 0,
-        "rst": int(((late["flags"] & 0x04) > 0).sum()) if len(late) else 0,
-        "last_packet_after_stop_s": round(float(packets["ts"].max()) - stop, 3)
-        if len(packets)
-        else None,
-        "connections": len(late_conns),
-        "conn_ids": _ids(conns.loc[late_conns, "conn_id"]),
-        "cooldown_end_after_stop_s": round(events["cooldown_end"] - stop, 3)
-        if "cooldown_end" in events
-        else None,
-    }
-    phases = []
-    for i, (b0, b1, interval) in enumerate(bounds, 1):
-        part = conns[conns["phase"] == i]
-        phases.append(
-            {
-                "phase": i,
-                "interval_s": interval,
-                "window_s": [round(b0, 3), round(b1, 3) if b1 != float("inf") else None],
-                "connections": len(part),
-                "faulty": int(part["faulty"].astype(bool).sum()),
-                "duels": int(part["duel"].astype(bool).sum()),
-                "faulty_conn_ids": _ids(part.loc[part["faulty"].astype(bool), "conn_id"]),
-            }
-        )
-    closers = {str(k): int(v) for k, v in conns["closer"].value_counts().items()}
+    late_duels = [i for i in back if _both_talk_after(packets_of(i), stop + margin_s)]
     cid = lambda idx: [int(conns.loc[i, "conn_id"]) for i in idx]  # noqa: E731
     figures = CellFigures(
         cell_id=cell_dir.name,
         connections=len(conns),
-        first_faulty=first_faulty,
-        clean_before_first_fault=int(clean_before),
-        faulty_after_first=faulty_after,
-        after_first=after_first,
-        closers=closers,
+        first_faulty=first["first_faulty"],
+        clean_before_first_fault=int(first["clean_before"]),
+        faulty_after_first=first["faulty_after"],
+        after_first=first["after_first"],
+        closers={str(k): int(v) for k, v in conns["closer"].value_counts().items()},
         device_fin_gap_s_median=round(float(pd.Series(gaps).median()), 4) if gaps else None,
         duels=cid(conns.index[duel]),
         back_and_forth=cid(back),
-        after_load=after_load,
+        after_load=_after_load(conns, packets, events, stop, margin_s),
         after_load_duels=cid(late_duels),
-        phases=phases,
+        phases=_phase_rows(conns, bounds),
         composition=_sum([comp[i] for i in conns.index[duel]]),
     )
     kinds = conns.loc[faulty, "close_kind"].value_counts()
@@ -184,6 +122,97 @@ def cell_figures(
         "duel_conn_ids": _ids(conns.loc[duel, "conn_id"]),
     }
     return figures, extra
+
+
+def _with_phases(
+    conns: pd.DataFrame, bounds: list[tuple[float, float, float]], start: float
+) -> pd.DataFrame:
+    """Each connection's phase (1-based, by its start after the load's) and start time t_s."""
+    rel = conns["first_ts"] - start
+    phase = pd.Series(len(bounds), index=conns.index)
+    for i, (_, end, _) in reversed(list(enumerate(bounds, 1))):
+        phase[rel < end] = i
+    return conns.assign(phase=phase, t_s=rel)
+
+
+def _first_fault(
+    conns: pd.DataFrame, faulty: pd.Series, bounds: list[tuple[float, float, float]]
+) -> dict[str, Any]:
+    """The first faulty connection, how many clean ones came before it, and what followed."""
+    if not faulty.any():
+        return {"first_faulty": None, "clean_before": len(conns), "after_first": 0,
+                "faulty_after": 0}  # fmt: skip
+    pos = int(faulty.to_numpy().argmax())
+    row = conns.iloc[pos]
+    return {
+        "first_faulty": {
+            "conn_id": int(row["conn_id"]),
+            "index": pos + 1,
+            "t_s": round(float(row["t_s"]), 3),
+            "phase": int(row["phase"]),
+            "interval_s": bounds[int(row["phase"]) - 1][2],
+            "close_kind": str(row["close_kind"]),
+        },
+        "clean_before": pos,
+        "after_first": len(conns) - pos - 1,
+        "faulty_after": int(faulty.iloc[pos + 1 :].sum()),
+    }
+
+
+def _both_talk_after(tagged: pd.DataFrame, after: float) -> bool:
+    """Both the device and the client still send packets of this connection after `after`."""
+    late = tagged[tagged["ts"] > after]
+    return bool(late["from_device"].any() and (~late["from_device"]).any())
+
+
+def _after_load(
+    conns: pd.DataFrame,
+    packets: pd.DataFrame,
+    events: dict[str, float],
+    stop: float,
+    margin_s: float,
+) -> dict[str, Any]:
+    """What the wire carried after the load stopped (plus the duel margin)."""
+    late = packets[packets["ts"] > stop + margin_s] if len(packets) else packets
+    dev_ip = str(conns["device_ip"].iloc[0]) if len(conns) else ""
+    late_conns = conns.index[conns["last_ts"] > stop + margin_s]
+    return {
+        "load_stop_epoch_s": stop,
+        "margin_s": margin_s,
+        "packets": len(late),
+        "from_device": int((late["src"] == dev_ip).sum()) if len(late) else 0,
+        "from_client": int((late["src"] != dev_ip).sum()) if len(late) else 0,
+        "rst": int(((late["flags"] & 0x04) > 0).sum()) if len(late) else 0,
+        "last_packet_after_stop_s": round(float(packets["ts"].max()) - stop, 3)
+        if len(packets)
+        else None,
+        "connections": len(late_conns),
+        "conn_ids": _ids(conns.loc[late_conns, "conn_id"]),
+        "cooldown_end_after_stop_s": round(events["cooldown_end"] - stop, 3)
+        if "cooldown_end" in events
+        else None,
+    }
+
+
+def _phase_rows(
+    conns: pd.DataFrame, bounds: list[tuple[float, float, float]]
+) -> list[dict[str, Any]]:
+    """Per load phase: its window, connections, faulty ones and duels."""
+    rows = []
+    for i, (b0, b1, interval) in enumerate(bounds, 1):
+        part = conns[conns["phase"] == i]
+        rows.append(
+            {
+                "phase": i,
+                "interval_s": interval,
+                "window_s": [round(b0, 3), round(b1, 3) if b1 != float("inf") else None],
+                "connections": len(part),
+                "faulty": int(part["faulty"].astype(bool).sum()),
+                "duels": int(part["duel"].astype(bool).sum()),
+                "faulty_conn_ids": _ids(part.loc[part["faulty"].astype(bool), "conn_id"]),
+            }
+        )
+    return rows
 
 
 def _p50(s: pd.Series) -> float | None:
