@@ -352,8 +352,6 @@ def run_bisect(plan: Plan, log: Log = print) -> tuple[Path, Outcome]:
     """Measure, search, and write bisect.json (and the step run directories) in one folder."""
     from closebench import paths
     from closebench.bench import source_ref
-    from closebench.bench.variant_build import resolve
-    from closebench.pipeline import runner
     from closebench.variants.manifest import load_variant
 
     check_metric(plan.metric)
@@ -377,49 +375,78 @@ def run_bisect(plan: Plan, log: Log = print) -> tuple[Path, Outcome]:
     log(f"bisect {plan.variant} {good[:7]}..{bad[:7]}: {len(candidates)} candidate commit(s) "
         f"from the {origin}; steps go to {out}")  # fmt: skip
 
-    def label(commit: str) -> str:
-        return commit[:7]
-
     def measure(commit: str) -> Path:
-        variant = source_ref.at_ref(base, {archive.repo: commit}, dirs, log)
-        variant = variant.with_device_speed(plan.device_speed)
-        try:
-            variant, _build = resolve(variant, "exact", log)
-        except UserError as exc:
-            raise BuildFailed(str(exc).splitlines()[0]) from None
-        matrix = runner.make_matrix(
-            None,
-            plan.profiles,
-            plan.links,
-            plan.repetitions,
-            run_time_s=plan.run_time_s,
-            cooldown_s=plan.cooldown_s,
-            source_mode="exact",
-            variant_list=[variant],
-        )
-        run_dir = runner.run_matrix(
-            matrix,
-            kind=f"bisect-{label(commit)}",
-            results=out,
-            log=log,
-            verify=plan.verify,
-            # the probes are evidence of each step's behaviour (in its manifest), never a
-            # reason to leave a step unmeasured: the manifest's [expect] is the pinned commit's
-            force=True,
-            verify_observe_s=plan.verify_observe_s,
-        )
-        manifest = json.loads((run_dir / "manifest.json").read_text())
-        if not manifest.get("complete") or any(c["status"] != "ok" for c in manifest["cells"]):
-            raise BuildFailed(f"its cells did not all complete (see {run_dir})")
-        return run_dir
+        return _measure_step(plan, base, archive.repo, commit, dirs, out, log)
 
-    outcome = search(candidates, good, measure, plan.metric, plan.alpha, log, label)
-    doc = {
+    outcome = search(candidates, good, measure, plan.metric, plan.alpha, log, _label)
+    doc = _bisect_doc(plan, archive.repo, (good, bad), origin, outcome, repo_dir)
+    write_json(out / "bisect.json", doc)
+    return out, outcome
+
+
+def _label(commit: str) -> str:
+    return commit[:7]
+
+
+def _measure_step(
+    plan: Plan, base: Any, repo: str, commit: str, dirs: Any, out: Path, log: Log
+) -> Path:
+    """Build the variant at COMMIT and measure the plan's matrix on it; a step whose build
+    or cells fail raises BuildFailed (the search then skips that commit)."""
+    from closebench.bench import source_ref
+    from closebench.bench.variant_build import resolve
+    from closebench.pipeline import runner
+
+    variant = source_ref.at_ref(base, {repo: commit}, dirs, log)
+    variant = variant.with_device_speed(plan.device_speed)
+    try:
+        variant, _build = resolve(variant, "exact", log)
+    except UserError as exc:
+        raise BuildFailed(str(exc).splitlines()[0]) from None
+    matrix = runner.make_matrix(
+        None,
+        plan.profiles,
+        plan.links,
+        plan.repetitions,
+        run_time_s=plan.run_time_s,
+        cooldown_s=plan.cooldown_s,
+        source_mode="exact",
+        variant_list=[variant],
+    )
+    run_dir = runner.run_matrix(
+        matrix,
+        kind=f"bisect-{_label(commit)}",
+        results=out,
+        log=log,
+        verify=plan.verify,
+        # the probes are evidence of each step's behaviour (in its manifest), never a
+        # reason to leave a step unmeasured: the manifest's [expect] is the pinned commit's
+        force=True,
+        verify_observe_s=plan.verify_observe_s,
+    )
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    if not manifest.get("complete") or any(c["status"] != "ok" for c in manifest["cells"]):
+        raise BuildFailed(f"its cells did not all complete (see {run_dir})")
+    return run_dir
+
+
+def _bisect_doc(
+    plan: Plan,
+    repo: str,
+    ends: tuple[str, str],
+    origin: str,
+    outcome: Outcome,
+    repo_dir: Path | None,
+) -> dict[str, Any]:
+    """bisect.json: what was searched, each step with its probes' notes, the first bad commit."""
+    from closebench.bench import source_ref
+
+    return {
         "format": 1,
         "variant": plan.variant,
-        "repo": archive.repo,
-        "good": good,
-        "bad": bad,
+        "repo": repo,
+        "good": ends[0],
+        "bad": ends[1],
         "metric": plan.metric,
         "alpha": plan.alpha,
         "matrix": {
@@ -441,8 +468,6 @@ def run_bisect(plan: Plan, log: Log = print) -> tuple[Path, Outcome]:
         else {},
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    write_json(out / "bisect.json", doc)
-    return out, outcome
 
 
 def _probe_notes(run_dir: str | None) -> list[str]:
