@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from functools import cache
@@ -10,6 +9,7 @@ from pathlib import Path
 
 from closebench.bench.lwip_source import LwipSource, fetch_lwip, pin_for
 from closebench.errors import UserError
+from closebench.variants.lwip_options import suggest
 
 OptionValue = int | str | bool
 
@@ -84,14 +84,6 @@ def known_option_names(src: LwipSource) -> set[str]:
     return set(_names_in(str(src.src_dir)))
 
 
-def _suggest(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(known), n=5, cutoff=0.6)
-    # a transposition (TCP_MLS) is the likeliest typo: prefer a same-letters candidate
-    same_letters = [c for c in close if sorted(c) == sorted(name)]
-    best = (same_letters or close)[:1]
-    return f"; did you mean {best[0]}?" if best else ""
-
-
 def check_option_names(lwip_version: str, names: Iterable[str], *, origin: str) -> None:
     """Refuse option names lwIP would silently ignore (a typo would go unnoticed)."""
     pin_for(lwip_version)
@@ -100,7 +92,7 @@ def check_option_names(lwip_version: str, names: Iterable[str], *, origin: str) 
         if name not in known:
             raise UserError(
                 f"{origin}: unknown lwIP option {name!r} "
-                f"(not in lwIP {lwip_version} opt.h){_suggest(name, known)}"
+                f"(not in lwIP {lwip_version} opt.h){suggest(name, known)}"
             )
 
 

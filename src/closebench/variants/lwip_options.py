@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
 
@@ -74,9 +74,11 @@ def _as_int(value: OptionValue) -> int | None:
     return int(match.group(1).replace(" ", ""), 0) if match else None
 
 
-def _suggest(name: str, known: Mapping[str, str]) -> str:
+def suggest(name: str, known: Iterable[str]) -> str:
+    """ "; did you mean X?" for an unknown option name, or ""."""
     close = difflib.get_close_matches(name, sorted(known), n=5, cutoff=0.6)
-    same_letters = [c for c in close if sorted(c) == sorted(name)]  # a transposition first
+    # a transposition (TCP_MLS) is the likeliest typo: prefer a same-letters candidate
+    same_letters = [c for c in close if sorted(c) == sorted(name)]
     best = (same_letters or close)[:1]
     return f"; did you mean {best[0]}?" if best else ""
 
@@ -105,7 +107,7 @@ def check_options(release: str, options: Mapping[str, OptionValue]) -> list[str]
         if kind is None:
             problems.append(
                 f"{name}: unknown lwIP option (not in lwIP {release} opt.h or tcp_priv.h)"
-                f"{_suggest(name, known)}"
+                f"{suggest(name, known)}"
             )
             continue
         number = _as_int(value)
