@@ -82,6 +82,12 @@ def iter_records(path: Path, report: ReadReport | None = None) -> Iterator[Recor
         yield from _read_records(fh, reader, is_ng, path, size, report)
 
 
+def readable_records(path: Path) -> Iterator[Record]:
+    """The records up to where the capture was cut or damaged, without an error for either:
+    for counts and excerpts of a capture whose damage the analysis reports."""
+    return iter_records(path, ReadReport(allow_damaged=True))
+
+
 def iter_chunks(
     path: Path, report: ReadReport, chunk_size: int = DEFAULT_CHUNK
 ) -> Iterator[RawChunk]:

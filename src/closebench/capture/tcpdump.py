@@ -22,14 +22,13 @@ import struct
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from closebench.capture.chunk import ReadReport
 from closebench.capture.linktypes import tcp_of
-from closebench.capture.pcapfile import Record, iter_records
+from closebench.capture.pcapfile import Record, readable_records
 from closebench.errors import UserError
 
 START_TIMEOUT_S = 10.0
@@ -302,14 +301,9 @@ def _last_line(text: str) -> str:
 # --- counts over the files it writes ------------------------------------------------------
 
 
-def _records(pcap: Path) -> Iterator[Record]:
-    # A cut or damaged end stops the count where tcpdump stopped writing; no error.
-    return iter_records(pcap, ReadReport(allow_damaged=True))
-
-
 def count_packets(pcap: Path) -> int:
     """Number of complete records in a capture: a cross-check against tcpdump's own count."""
-    return sum(1 for _ in _records(pcap))
+    return sum(1 for _ in readable_records(pcap))
 
 
 def _first_syn(record: Record) -> tuple[bytes, int, bytes, int, int] | None:
@@ -332,7 +326,7 @@ def count_first_syns(pcap: Path, server_port: int = 80) -> int:
     connection on a reused port has a new ISN, so it counts again.
     """
     seen: set[tuple[bytes, int, bytes, int, int]] = set()
-    for record in _records(pcap):
+    for record in readable_records(pcap):
         syn = _first_syn(record)
         if syn is not None and syn[3] == server_port:
             seen.add(syn)

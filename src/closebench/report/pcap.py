@@ -15,9 +15,9 @@ from scapy.config import conf
 from scapy.layers.inet import IP, TCP
 from scapy.utils import RawPcapWriter
 
-from closebench.capture.chunk import ReadReport
 from closebench.capture.linktypes import is_tcp
-from closebench.capture.pcapfile import iter_records
+from closebench.capture.pcapfile import readable_records
+from closebench.errors import UserError
 
 FLAG_NAMES = (("S", "SYN"), ("F", "FIN"), ("R", "RST"), ("P", "PSH"), ("A", "ACK"), ("U", "URG"))
 
@@ -32,12 +32,6 @@ class Segment:
     length: int
 
 
-def _records(path: Path) -> Iterator[tuple[float, bytes, int]]:
-    """(epoch seconds, frame bytes, linktype) for every record of a pcap or pcapng file."""
-    for record in iter_records(path, ReadReport(allow_damaged=True)):
-        yield record.ts, record.data, record.linktype
-
-
 def capture_span(path: Path) -> tuple[float, float, int] | None:
     """(first packet ts, last TCP packet ts, packet count), None for a missing/empty capture.
 
@@ -48,13 +42,13 @@ def capture_span(path: Path) -> tuple[float, float, int] | None:
     first = last = None
     count = 0
     try:
-        for ts, data, linktype in _records(path):
-            first = ts if first is None else first
-            if is_tcp(linktype, data) is not False:  # a foreign link type: cannot tell
-                last = ts
+        for record in readable_records(path):
+            first = record.ts if first is None else first
+            if is_tcp(record.linktype, record.data) is not False:  # foreign link: cannot tell
+                last = record.ts
             count += 1
-    except Exception:  # a truncated capture still has a usable prefix
-        pass
+    except UserError:  # not a capture at all: nothing to span
+        return None
     if first is None or last is None:
         return None
     return first, last, count
@@ -75,7 +69,8 @@ def _connection_frames(
 ) -> Iterator[tuple[float, bytes, int, IP, TCP]]:
     """One connection's frames, in capture order, by 4-tuple and time range."""
     decode = {}
-    for ts, data, linktype in _records(path):
+    for record in readable_records(path):
+        ts, data, linktype = record.ts, record.data, record.linktype
         if ts < start - slack_s:
             continue
         if ts > end + slack_s:

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from closebench.capture.chunk import ReadReport
 from closebench.capture.linktypes import TCP_PROTO, ip_layer
-from closebench.capture.pcapfile import iter_records
+from closebench.capture.pcapfile import readable_records
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 COLUMNS = ("ts", "src", "sport", "dst", "dport", "flags", "seq", "ack", "win", "length")
@@ -29,7 +28,7 @@ def read_tcp(path: Path) -> pd.DataFrame:
     rows = []
     if not path.is_file() or path.stat().st_size == 0:
         return pd.DataFrame(columns=list(COLUMNS))
-    for record in iter_records(path, ReadReport(allow_damaged=True)):
+    for record in readable_records(path):
         layer = ip_layer(record.linktype, record.data)
         if layer is None or layer[0] != 4:
             continue
