@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +60,12 @@ def read_manifest(
     return manifest
 
 
-def write_json(path: Path, data: Any, indent: int = 1) -> None:
+def write_json(path: Path, data: Any, indent: int = 1, default: Callable[[Any], Any] = str) -> None:
     """Write JSON under a temporary name and rename it over PATH (atomic on one filesystem)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(json.dumps(data, indent=indent, default=str) + "\n")
+        tmp.write_text(json.dumps(data, indent=indent, default=default) + "\n")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

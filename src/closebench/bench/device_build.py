@@ -15,6 +15,7 @@ from closebench.bench.lwip_source import fetch_lwip, file_lock, pin_for
 from closebench.bench.lwipopts import OptionValue, check_option_names, render_lwipopts
 from closebench.errors import UserError
 from closebench.paths import cache_dir, device_source_dir
+from closebench.schema import write_json
 
 # The lwIP core a NO_SYS raw-API IPv4 device needs.
 _CORE = "init def inet_chksum ip mem memp netif pbuf stats sys tcp tcp_in tcp_out timeouts udp"
@@ -148,5 +149,5 @@ def build_device(
         (build_dir / "lwipopts.h").write_text(lwipopts_h)
         _compile(build_dir, source.src_dir, log)
         record = asdict(result) | {"path": str(result.path)}
-        manifest.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        write_json(manifest, dict(sorted(record.items())), indent=2)
     return result

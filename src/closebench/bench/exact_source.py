@@ -64,7 +64,19 @@ def sources_dirs() -> list[Path]:
     """Where archives are looked for, in order: CLOSEBENCH_SOURCES, then the cache."""
     env = os.environ.get("CLOSEBENCH_SOURCES", "")
     dirs = [Path(d) for d in env.split(os.pathsep) if d]
-    return [*dirs, cache_dir() / "sources"]
+    return [*dirs, cached_sources_dir()]
+
+
+def cached_sources_dir() -> Path:
+    """The cache's sources/ folder, where fetched or locally made archives are kept."""
+    return cache_dir() / "sources"
+
+
+def cache_target(archive: Archive) -> Path:
+    """The path an archive gets in the cache (the folder is made)."""
+    folder = cached_sources_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / archive.filename
 
 
 def find_archive(archive: Archive) -> Path | None:
@@ -158,7 +170,7 @@ def verify_archive(archive: Archive, path: Path) -> None:
 
 
 def trees_cache() -> Path:
-    return cache_dir() / "sources" / "trees"
+    return cached_sources_dir() / "trees"
 
 
 def _extract(archive: Archive, path: Path, dest: Path) -> None:
@@ -208,9 +220,7 @@ def download(archive: Archive, log: Callable[[str], None] = print) -> Path:
     url = os.environ.get("CLOSEBENCH_SOURCES_URL", DEFAULT_URL).format(
         repo=archive.repo, commit=archive.commit
     )
-    folder = cache_dir() / "sources"
-    folder.mkdir(parents=True, exist_ok=True)
-    dest = folder / archive.filename
+    dest = cache_target(archive)
     tmp = dest.with_name(dest.name + ".part")
     log(f"downloading {url}")
     try:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from closebench.bench import exact_source
 from closebench.errors import UserError
-from closebench.paths import cache_dir
 from closebench.variants.manifest import SourceArchive, SourceRange, Variant
 from closebench.variants.releases import Release, has_releases, load_releases
 
@@ -275,9 +274,7 @@ def ensure_archive(archive: SourceArchive, repo_dir: Path | None, log: Log) -> P
         return found
     if repo_dir is None:
         raise exact_source.SourceUnavailable(exact_source.missing_hint(arch))
-    folder = cache_dir() / "sources"
-    folder.mkdir(parents=True, exist_ok=True)
-    dest = folder / arch.filename
+    dest = exact_source.cache_target(arch)
     tmp = dest.with_name(dest.name + ".part")
     log(f"making {arch.filename} from {repo_dir} (git archive of {', '.join(arch.paths)})")
     try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -22,6 +21,7 @@ from closebench.bench.device_build import DeviceBuild, _sources_digest, build_de
 from closebench.bench.lwip_source import file_lock
 from closebench.errors import UserError
 from closebench.paths import cache_dir, device_source_dir
+from closebench.schema import write_json
 from closebench.variants.manifest import Source, Variant
 
 SourceMode = Literal["auto", "exact", "approximation"]
@@ -82,9 +82,7 @@ def build_exact(variant: Variant, log: Callable[[str], None] = print) -> DeviceB
             exact=True,
             source=source.label,
         )
-        tmp = record_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(result) | {"path": str(binary)}, indent=2) + "\n")
-        os.replace(tmp, record_path)
+        write_json(record_path, asdict(result) | {"path": str(binary)}, indent=2)
     return result
 
 

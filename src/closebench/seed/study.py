@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from closebench.pipeline import runner
+from closebench.schema import write_json
 from closebench.seed import verdicts as rules
 from closebench.seed.evidence import cell_figures
 
@@ -262,9 +263,7 @@ def build_seed_json(
         "missing_pieces": MISSING_PIECES,
     }
     out = run_dir / "seed.json"
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=1, default=_json_default))
-    tmp.replace(out)
+    write_json(out, doc, default=_json_default)
     return out
 
 
