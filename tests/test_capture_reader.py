@@ -33,7 +33,7 @@ def _tshark_tcp_flags(path: Path) -> list[bool]:
         ["tshark", "-n", "-r", str(path), "-T", "fields", "-e", "frame.protocols"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    return [":tcp" in f":{line}:" or line.endswith(":tcp") for line in out.splitlines()]
+    return ["tcp" in line.split(":") for line in out.splitlines()]
 
 
 def _ours(path: Path) -> list[bool]:

@@ -16,7 +16,7 @@ from conftest import bench_unavailable, leftovers
 from closebench.cli import main
 from closebench.errors import UserError
 from closebench.pipeline import runner
-from closebench.pipeline.cluster import ClusterSpec, parse_cluster
+from closebench.pipeline.cluster import ClusterSpec, local_cluster, parse_cluster
 
 VARIANTS = "nodemcu-3.0,linux-reference"
 CELL_FILES = ("capture-client.pcap", "capture-device.pcap", "metrics.json", "connections.parquet")
@@ -92,15 +92,10 @@ def test_a_killed_worker_fails_its_cells_and_the_run_goes_on(tmp_path: Path) -> 
     reason = bench_unavailable()
     if reason:
         pytest.skip(reason)
-    import dask
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    options = {"host": "127.0.0.1", "dashboard_address": None, "silence_logs": 40}
-    with (
-        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
-        LocalCluster(n_workers=2, threads_per_worker=2, **options) as cluster,
-        Client(cluster) as client,
-    ):
+    # reached through its tcp:// address, as a remote scheduler would be
+    with local_cluster(2, 2) as cluster, Client(cluster) as client:
         matrix = runner.make_matrix(
             ["linux-reference"], ["seed-1s"], ["ideal"], 4, None, False, 20.0, 5.0
         )
@@ -144,14 +139,7 @@ def test_with_shared_results_a_remote_worker_writes_its_cells_in_place(tmp_path:
     reason = bench_unavailable()
     if reason:
         pytest.skip(reason)
-    import dask
-    from distributed import LocalCluster
-
-    options = {"host": "127.0.0.1", "dashboard_address": None, "silence_logs": 40}
-    with (
-        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
-        LocalCluster(n_workers=1, threads_per_worker=2, **options) as cluster,
-    ):
+    with local_cluster(1, 2) as cluster:
         matrix = runner.make_matrix(
             ["linux-reference"], ["seed-1s"], ["ideal"], 2, None, False, 5.0, 2.0
         )

@@ -73,39 +73,46 @@ def _distributed() -> Any:
 
 
 @contextlib.contextmanager
-def connect(spec: ClusterSpec, threads_per_worker: int) -> Iterator[Any]:
-    """A distributed.Client for the cluster; a local one is started and torn down here."""
+def local_cluster(workers: int, threads_per_worker: int) -> Iterator[Any]:
+    """N worker processes on this machine, bound to loopback. Its scheduler fails a dead
+    worker's cell instead of measuring it again on another worker (allowed-failures 0)."""
     distributed = _distributed()
     import dask
 
-    # A dead worker's cell is failed, not measured again on another worker.
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        distributed.LocalCluster(
+            n_workers=workers,
+            threads_per_worker=threads_per_worker,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=40,  # logging.ERROR: the bench prints its own progress
+        ) as cluster,
+    ):
+        yield cluster
+
+
+@contextlib.contextmanager
+def connect(spec: ClusterSpec, threads_per_worker: int) -> Iterator[Any]:
+    """A distributed.Client for the cluster; a local one is started and torn down here
+    (threads_per_worker applies to it; remote workers have their own --nthreads)."""
+    distributed = _distributed()
+    with contextlib.ExitStack() as stack:
         if spec.address is None:
-            cluster = distributed.LocalCluster(
-                n_workers=spec.local_workers,
-                threads_per_worker=threads_per_worker,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                silence_logs=40,  # logging.ERROR: the bench prints its own progress
-            )
-            client = distributed.Client(cluster)
+            cluster = stack.enter_context(local_cluster(spec.local_workers, threads_per_worker))
+            client = stack.enter_context(distributed.Client(cluster))
         else:
-            cluster = None
             try:
                 client = distributed.Client(spec.address, timeout=CONNECT_TIMEOUT_S)
             except OSError as exc:
                 raise UserError(
                     f"--cluster {spec.address}: cannot reach the scheduler ({exc})"
                 ) from None
-        try:
-            if not client.scheduler_info().get("workers"):
-                client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
-            yield client
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            stack.enter_context(client)
+        if not client.scheduler_info().get("workers"):
+            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+        yield client
 
 
 def host_info() -> dict[str, Any]:

@@ -414,11 +414,13 @@ def _cells_on_cluster(
     shared_results: bool,
 ) -> Iterator[tuple[CellPlan, dict[str, Any]]]:
     """Cells as Dask tasks (pipeline/cluster.py); the manifest names each cell's worker."""
+    from distributed import as_completed as dask_as_completed
+
     from closebench.pipeline import cluster
 
     where = cluster.parse_cluster(spec)
     shared = str(run.dir.parent) if where.writes_in_place(shared_results) else None
-    per_worker = max(1, jobs // max(1, where.local_workers)) if where.local_workers else jobs
+    per_worker = max(1, jobs // where.local_workers) if where.local_workers else jobs
     with cluster.connect(where, threads_per_worker=per_worker) as client:
         run.manifest["cluster"] = {
             "spec": spec,
@@ -434,7 +436,7 @@ def _cells_on_cluster(
             for p in plans
         }  # fmt: skip
         try:
-            for fut in _dask_as_completed(futures):
+            for fut in dask_as_completed(list(futures)):
                 plan = futures[fut]
                 try:
                     out = fut.result()
@@ -449,12 +451,6 @@ def _cells_on_cluster(
             client.cancel(list(futures))
             cluster.stop_worker_sandboxes(client)
             raise
-
-
-def _dask_as_completed(futures: dict[Any, CellPlan]) -> Iterator[Any]:
-    from distributed import as_completed as dask_as_completed
-
-    yield from dask_as_completed(list(futures))
 
 
 def wall_estimate_s(matrix: Matrix, jobs: int) -> float:
