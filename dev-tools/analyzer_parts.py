@@ -25,7 +25,7 @@ from closebench.capture.chunk import ReadReport
 from closebench.capture.headers import AddressBook, _decode_general, decode_chunk
 from closebench.capture.pcapfile import iter_chunks
 from closebench.capture.record_offsets import walk_records
-from closebench.teardown.benchmark import write_synthetic_pcap
+from closebench.teardown.benchmark import count_records, write_synthetic_pcap
 
 
 def best_of(repeat: int, fn: Callable[[], object]) -> float:
@@ -36,13 +36,6 @@ def best_of(repeat: int, fn: Callable[[], object]) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
-
-
-def read_ours(pcap: Path) -> int:
-    report = ReadReport()
-    for _ in iter_chunks(pcap, report):
-        pass
-    return report.records
 
 
 def read_scapy(pcap: Path) -> int:
@@ -66,8 +59,9 @@ def walk_plain(buf: bytes, end: int) -> list[int]:
 
 def measure(pcap: Path, repeat: int) -> list[tuple[str, str, float, str, float, str]]:
     rows = []
-    records = read_ours(pcap)
-    ours, theirs = best_of(repeat, lambda: read_ours(pcap)), best_of(1, lambda: read_scapy(pcap))
+    records = count_records(pcap)
+    ours = best_of(repeat, lambda: count_records(pcap))
+    theirs = best_of(1, lambda: read_scapy(pcap))
     rows.append(
         (
             "classic pcap records (pcap_records)",

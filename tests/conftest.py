@@ -86,3 +86,16 @@ def server_port() -> Iterator[int]:
     yield server.server_address[1]
     server.shutdown()
     server.server_close()
+
+
+def broken_manifest(tmp_path: Path, name: str, old: str, new: str) -> Path:
+    """A copy of variant NAME's folder whose variant.toml has OLD replaced by NEW (once)."""
+    from closebench.paths import variants_dir
+
+    folder = tmp_path / name
+    shutil.copytree(variants_dir() / name, folder)
+    manifest = folder / "variant.toml"
+    text = manifest.read_text()
+    assert old in text, old
+    manifest.write_text(text.replace(old, new, 1))
+    return manifest

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import broken_manifest
 
 from closebench.commands import bench as bench_command
 from closebench.commands import probe as probe_command
@@ -68,16 +69,6 @@ def test_ceiling_is_the_nominal_connection() -> None:
     assert record["ceiling_conn_per_s"] == round(timing.ceiling_per_s(), 1)
 
 
-def _broken(tmp_path: Path, name: str, old: str, new: str) -> Path:
-    folder = tmp_path / name
-    shutil.copytree(variants_dir() / name, folder)
-    manifest = folder / "variant.toml"
-    text = manifest.read_text()
-    assert old in text, old
-    manifest.write_text(text.replace(old, new, 1))
-    return manifest
-
-
 BROKEN = [
     ("missing event", "nodemcu-2016", "send = [200, 100]\n", "", "timing.send: missing"),
     ("not a pair", "nodemcu-2016", "send = [200, 100]", "send = [200]", "timing.send: must be"),
@@ -99,7 +90,7 @@ BROKEN = [
 def test_broken_timing_names_file_and_field(
     tmp_path: Path, why: str, name: str, old: str, new: str, message: str
 ) -> None:
-    manifest = _broken(tmp_path, name, old, new)
+    manifest = broken_manifest(tmp_path, name, old, new)
     with pytest.raises(UserError) as err:
         load_variant_file(manifest)
     text = str(err.value)

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import broken_manifest
 
 from closebench.commands import variants as variants_command
 from closebench.errors import UserError
@@ -116,16 +117,6 @@ def test_unknown_variant_lists_the_known_ones() -> None:
 # ---- broken manifests: one defect each, on a temp copy
 
 
-def _broken(tmp_path: Path, name: str, old: str, new: str) -> Path:
-    folder = tmp_path / name
-    shutil.copytree(variants_dir() / name, folder)
-    manifest = folder / "variant.toml"
-    text = manifest.read_text()
-    assert old in text, old
-    manifest.write_text(text.replace(old, new, 1))
-    return manifest
-
-
 BROKEN = [
     ("missing field", "nodemcu-2016", 'firmware = "NodeMCU"\n', "", "firmware: missing"),
     (
@@ -220,7 +211,7 @@ BROKEN = [
 def test_broken_manifest_names_file_and_field(
     tmp_path: Path, defect: str, name: str, old: str, new: str, field: str
 ) -> None:
-    manifest = _broken(tmp_path, name, old, new)
+    manifest = broken_manifest(tmp_path, name, old, new)
     with pytest.raises(UserError) as info:
         load_variant_file(manifest)
     message = str(info.value)
@@ -251,7 +242,7 @@ def test_citation_defaults_fill_only_what_a_citation_leaves_out(tmp_path: Path) 
     # A citation that names its own repo and ref keeps them.
     own_cite = 'repo = "lwip-tcpip/lwip", ref = "STABLE-2_1_3_RELEASE", path = "src/core/tcp.c"'
     old_cite = 'tw_cap = { path = "app/lwip/core/tcp.c"'
-    manifest = _broken(tmp_path, "nodemcu-3.0", old_cite, f"tw_cap = {{ {own_cite}")
+    manifest = broken_manifest(tmp_path, "nodemcu-3.0", old_cite, f"tw_cap = {{ {own_cite}")
     own = load_variant_file(manifest).emulation.behaviour_citations["tw_cap"]
     assert (own.repo, own.ref, own.path) == (
         "lwip-tcpip/lwip",

@@ -17,9 +17,9 @@ from rich.table import Table
 from closebench.errors import UserError
 from closebench.regress.baseline import (
     Baseline,
+    by_name,
     load_baseline,
     save_baseline,
-    variants_by_name,
 )
 from closebench.regress.compare import (
     Comparison,
@@ -178,7 +178,7 @@ def _run_baseline_matrix(baseline: Baseline) -> Path:
         harness.get("cooldown_s"),
         source_mode=baseline_source_mode(baseline),
     )
-    entries = variants_by_name(baseline.doc["variants"])
+    entries = by_name(baseline.doc["variants"])
     speeds = {name: entry.get("device_speed") or "host" for name, entry in entries.items()}
     variants = [v.with_device_speed(speeds.get(v.name, "host")) for v in matrix.variants]
     return Path(runner.run_matrix(dataclasses.replace(matrix, variants=variants), kind="regress"))
@@ -191,7 +191,7 @@ def baseline_source_mode(baseline: Baseline) -> str:
     from closebench.bench.variant_build import archives_of
     from closebench.variants.manifest import load_variants
 
-    entries = variants_by_name(baseline.doc.get("variants"))
+    entries = by_name(baseline.doc.get("variants"))
     lwip = {n: e for n, e in entries.items() if e.get("kind") == "lwip"}
     exact = sorted(n for n, e in lwip.items() if e.get("exact_source"))
     if not exact:

@@ -283,8 +283,8 @@ def harness_of(manifest: dict[str, Any]) -> dict[str, Any]:
         "backend": manifest.get("backend"),
         "run_time_s": manifest.get("run_time_s"),
         "cooldown_s": manifest.get("cooldown_s"),
-        "profiles": {k: digest(_content(v)) for k, v in _named(manifest.get("profiles")).items()},
-        "links": {k: digest(_content(v)) for k, v in _named(manifest.get("links")).items()},
+        "profiles": {k: digest(_content(v)) for k, v in by_name(manifest.get("profiles")).items()},
+        "links": {k: digest(_content(v)) for k, v in by_name(manifest.get("links")).items()},
         "machines": machines_of(manifest),
     }
 
@@ -302,17 +302,6 @@ def machines_of(manifest: dict[str, Any]) -> list[str]:
     workers = manifest.get("workers") or {}
     hosts = list(workers.values()) if workers else [manifest.get("host") or {}]
     return sorted({str(h.get("machine")) for h in hosts if isinstance(h, dict)})
-
-
-def _named(defs: Any) -> dict[str, Any]:
-    """Profiles/links may be stored as a mapping or as a list of named tables."""
-    if isinstance(defs, dict):
-        return defs
-    if isinstance(defs, list):
-        return {
-            str(d.get("name", i)) if isinstance(d, dict) else str(i): d for i, d in enumerate(defs)
-        }
-    return {}
 
 
 def baselines_dir() -> Path:
@@ -382,18 +371,21 @@ def only_variant(run: RunData, variant: str) -> RunData:
     manifest = dict(run.manifest)
     manifest["matrix"] = dict(manifest.get("matrix") or {}) | {"variants": [variant]}
     manifest["variants"] = {
-        k: v for k, v in variants_by_name(manifest.get("variants")).items() if k == variant
+        k: v for k, v in by_name(manifest.get("variants")).items() if k == variant
     }
     return RunData(run.path, manifest, cells)
 
 
-def variants_by_name(variants: Any) -> dict[str, dict[str, Any]]:
-    """A manifest's variants (a mapping by name, or a list of named tables) by name."""
-    if isinstance(variants, dict):
-        return {str(k): v if isinstance(v, dict) else {"value": v} for k, v in variants.items()}
-    if isinstance(variants, list):
-        return {str(v.get("name")): v for v in variants if isinstance(v, dict)}
-    return {}
+def by_name(section: Any) -> dict[str, dict[str, Any]]:
+    """A manifest's variants, profiles or links (a mapping by name, or a list of named
+    tables) by name; an entry that is not a table becomes {"value": entry}."""
+    if isinstance(section, dict):
+        items = section.items()
+    elif isinstance(section, list):
+        items = ((d.get("name", i) if isinstance(d, dict) else i, d) for i, d in enumerate(section))
+    else:
+        return {}
+    return {str(k): v if isinstance(v, dict) else {"value": v} for k, v in items}
 
 
 @dataclass(frozen=True)

@@ -43,9 +43,9 @@ from closebench.regress.baseline import (
     CLOSE_KINDS,
     Baseline,
     CellStats,
+    by_name,
     harness_of,
     load_run,
-    variants_by_name,
 )
 
 VERDICTS = ("regressed", "improved", "not significant", "same")
@@ -535,8 +535,8 @@ def _check_harness(baseline: Baseline, manifest: dict[str, Any]) -> None:
 def _check_builds(baseline: Baseline, manifest: dict[str, Any]) -> None:
     """The firmware's own source and the approximation are different stacks: never compared."""
     stored, current = (
-        variants_by_name(baseline.doc["variants"]),
-        variants_by_name(manifest.get("variants")),
+        by_name(baseline.doc["variants"]),
+        by_name(manifest.get("variants")),
     )
     for name in sorted(set(stored) & set(current)):
         was, now = stored[name], current[name]
@@ -578,7 +578,7 @@ def _release_notes(doc: dict[str, Any], manifest: dict[str, Any]) -> list[str]:
     b_suite, n_suite = doc.get("suite") or {}, manifest.get("suite") or {}
     if b_suite.get("version") != n_suite.get("version"):
         notes.append(f"suite {b_suite.get('version')} -> {n_suite.get('version')}")
-    b_var, n_var = variants_by_name(doc.get("variants")), variants_by_name(manifest.get("variants"))
+    b_var, n_var = by_name(doc.get("variants")), by_name(manifest.get("variants"))
     for name in sorted(set(b_var) & set(n_var)):
         if b_var[name] != n_var[name]:
             keys = sorted(
