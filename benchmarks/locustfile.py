@@ -12,13 +12,23 @@ Users:
 Shape:
   StepRamp       defined only when the profile has a [ramp] table (locust uses the first
                  LoadTestShape it finds in the locustfile, so it must not always exist).
+Distributed (closebench.load.spread): a worker has none of the variables above. The master
+forwards the profile's text, the run time, the worker count and closebench's version as
+custom options with its spawn message; each worker adopts them at test_start, before its users
+start. Workers send their requests.csv rows to the master as custom messages; when the load is
+over the master asks every worker for its last rows and waits for them before it quits, so the
+rows of every process end up in the cell folder on the capture host.
 """
 
 from __future__ import annotations
 
 import csv
 import itertools
+import json
+import logging
 import os
+import re
+import socket
 import threading
 import time
 from pathlib import Path
@@ -29,12 +39,19 @@ import gevent
 from gevent import GreenletExit
 from locust import LoadTestShape, User, constant_pacing, events, task
 from locust.exception import StopUser
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
+from closebench import __version__
 from closebench.load.client import RequestFailed
 from closebench.load.green_client import request_once
-from closebench.load.profiles import LoadProfile, load_profile, load_profile_file
+from closebench.load.profiles import (
+    REQUESTS_COLUMNS,
+    LoadProfile,
+    load_profile,
+    load_profile_file,
+    profile_from_text,
+)
 
 
 def _profile() -> LoadProfile:
@@ -42,13 +59,20 @@ def _profile() -> LoadProfile:
     return load_profile_file(path) if path else load_profile("seed-1s")
 
 
+# What this process plays. A remote worker starts with the default and adopts the master's
+# settings at test_start (_adopt_master_settings).
 PROFILE = _profile()
 PROCESSES = max(1, int(os.environ.get("CLOSEBENCH_PROCESSES", "1")))
 RUN_TIME_S = float(os.environ.get("CLOSEBENCH_RUN_TIME_S", PROFILE.run_time_s))
+ROWS_MESSAGE = "closebench_rows"  # worker -> master: requests.csv rows
+FLUSH_MESSAGE = "closebench_flush"  # master -> worker: the load is over, send the rest
+ROWS_HEADER = ",".join(REQUESTS_COLUMNS) + "\n"
 
 
 class RequestLog:
-    """requests.csv rows, buffered: a write per request would cost more than the request."""
+    """requests.csv rows, buffered: a write per request would cost more than the request.
+    The only process, or the master, writes them to a part file of its own; a worker sends
+    them to the master."""
 
     FLUSH_ROWS = 5000
 
@@ -57,31 +81,154 @@ class RequestLog:
         self.rows: list[str] = []
         self.file: Any = None
         self.lock = threading.Lock()
+        self.sent = 0
 
     def add(self, row: str) -> None:
-        if self.target is None:
+        if self.target is None and not _is_worker():
             return
         self.rows.append(row)
         if len(self.rows) >= self.FLUSH_ROWS:
             self.flush()
 
-    def flush(self) -> None:
+    def flush(self, done: bool = False, in_flight: int = 0) -> None:
+        if _is_worker():
+            rows, self.rows = self.rows, []
+            self.sent += len(rows)
+            if rows or done:
+                _ENV["environment"].runner.send_message(
+                    ROWS_MESSAGE,
+                    {"rows": rows, "host": socket.gethostname(), "sent_epoch_s": time.time(),
+                     "done": done, "requests": self.sent, "in_flight": in_flight,
+                     "refused": REFUSED[0] if REFUSED else None},
+                )  # fmt: skip
+            return
         if self.target is None or not self.rows:
             return
         with self.lock:
-            if self.file is None:
-                # One part per process, named when first written: --processes forks the
-                # workers after this module is imported, so the pid is not known before.
-                # finalize_load_outputs merges the parts.
-                # Kept open for the whole run (closed at exit): one handle per process.
-                self.file = Path(f"{self.target}.part-{os.getpid()}").open("w")  # noqa: SIM115
-                self.file.write("start_epoch_s,latency_ms,ok,error_kind,local_port,name\n")
             rows, self.rows = self.rows, []
-            self.file.write("".join(rows))
-            self.file.flush()
+            self.write_part(str(os.getpid()), rows)
+
+    def write_part(self, part: str, rows: list[str]) -> None:
+        """Append rows to requests.csv.part-<part> (finalize_load_outputs merges the parts)."""
+        if self.file is None:
+            self.file = {}
+        fh = self.file.get(part)
+        if fh is None:
+            # Kept open for the whole run (closed at exit): one handle per part.
+            fh = self.file[part] = Path(f"{self.target}.part-{part}").open("w")  # noqa: SIM115
+            fh.write(ROWS_HEADER)
+        fh.write("".join(rows))
+        fh.flush()
 
 
 REQUEST_LOG = RequestLog(os.environ.get("CLOSEBENCH_REQUESTS_CSV"))
+
+
+def _is_worker() -> bool:
+    env = _ENV.get("environment")
+    return env is not None and isinstance(env.runner, WorkerRunner)
+
+
+# --- distributed: settings from the master, rows back to it ---------------------------------
+
+WORKERS: dict[str, dict[str, Any]] = {}  # on the master: what each worker sent
+REFUSED: list[str] = []  # on a worker: why it will not send load
+
+
+@events.init.add_listener
+def _wire_messages(environment: Any, **_: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        # Custom options travel to the workers with the spawn message (locust forwards every
+        # option that is not one of its own).
+        opts = environment.parsed_options
+        opts.closebench_profile_text = Path(PROFILE.path).read_text()
+        opts.closebench_profile_file = Path(PROFILE.path).name
+        opts.closebench_run_time_s = RUN_TIME_S
+        opts.closebench_workers = PROCESSES
+        opts.closebench_version = __version__
+        runner.register_message(ROWS_MESSAGE, _receive_rows)
+    elif isinstance(runner, WorkerRunner):
+        runner.register_message(FLUSH_MESSAGE, _send_last_rows, concurrent=True)
+
+
+@events.test_start.add_listener
+def _adopt_master_settings(environment: Any, **_: Any) -> None:
+    """On a worker: play the master's profile, run time and share, or refuse to load."""
+    global PROFILE, RUN_TIME_S, PROCESSES
+    if not isinstance(environment.runner, WorkerRunner):
+        return
+    opts = environment.parsed_options
+    text = getattr(opts, "closebench_profile_text", None)
+    theirs = getattr(opts, "closebench_version", None)
+    allowed = os.environ.get("CLOSEBENCH_WORKER_DEVICE")
+    target = urlsplit(environment.host or "").hostname
+    if text is None:
+        REFUSED.append("the master sent no closebench settings")
+    elif theirs != __version__:
+        REFUSED.append(f"closebench {__version__} on this worker, {theirs} on the master")
+    elif allowed is not None and target != allowed:
+        REFUSED.append(f"the master aims at {target}; this worker may load only {allowed}")
+    if REFUSED:
+        REQUEST_LOG.flush(done=True)
+        return
+    PROFILE = profile_from_text(text, Path(opts.closebench_profile_file))
+    RUN_TIME_S = float(opts.closebench_run_time_s)
+    PROCESSES = max(1, int(opts.closebench_workers))
+
+
+def _receive_rows(environment: Any, msg: Any, **_: Any) -> None:
+    data = msg.data
+    info = WORKERS.setdefault(
+        msg.node_id, {"host": data["host"], "requests": 0, "done": False, "clock_gap_s": []}
+    )
+    # receive time minus send time: the transfer plus how far the worker's clock is behind
+    # ours (requests.csv start times come from the worker's clock)
+    gap = round(time.time() - data["sent_epoch_s"], 4)
+    info["clock_gap_s"] = [min([gap, *info["clock_gap_s"]]), max([gap, *info["clock_gap_s"]])]
+    if data.get("refused"):
+        info["refused"] = data["refused"]
+        environment.process_exit_code = 2
+        logging.error("load worker %s (%s) refused: %s", msg.node_id, data["host"], data["refused"])
+    if data["rows"] and REQUEST_LOG.target is not None:
+        REQUEST_LOG.write_part(re.sub(r"[^A-Za-z0-9._-]", "_", msg.node_id), data["rows"])
+    info["requests"] += len(data["rows"])
+    info["done"] = info["done"] or data["done"]
+    info["in_flight_at_end"] = data["in_flight"]
+
+
+def _ask_workers_for_last_rows(runner: Any) -> None:
+    for client in runner.clients.all:
+        runner.send_message(FLUSH_MESSAGE, None, client.id)
+
+
+def _collect_last_rows(runner: Any) -> None:
+    """On the master, before it quits: every worker's last rows (its in-flight requests may
+    take up to connect + response timeout to end)."""
+    _ask_workers_for_last_rows(runner)
+    end = time.monotonic() + PROFILE.connect_timeout_s + PROFILE.timeout_s + 5
+    ids = [client.id for client in runner.clients.all]
+    while time.monotonic() < end and not all(WORKERS.get(i, {}).get("done") for i in ids):
+        gevent.sleep(0.1)
+    for i in ids:
+        if not WORKERS.get(i, {}).get("done"):
+            logging.error("load worker %s sent no last rows: its requests.csv rows may be short", i)
+
+
+def _send_last_rows(environment: Any, msg: Any, **_: Any) -> None:
+    """On a worker: start no new request, let the ones in flight end, send the rest."""
+    DEADLINE[0] = float("-inf")
+    end = time.monotonic() + PROFILE.connect_timeout_s + PROFILE.timeout_s + 1
+    while IN_FLIGHT[0] and time.monotonic() < end:
+        gevent.sleep(0.05)
+    REQUEST_LOG.flush(done=True, in_flight=IN_FLIGHT[0])
+
+
+def _write_worker_record(environment: Any) -> None:
+    if REQUEST_LOG.target is None or not isinstance(environment.runner, MasterRunner):
+        return
+    path = Path(REQUEST_LOG.target).with_name("load-workers.json")
+    path.write_text(json.dumps(WORKERS, indent=1, sort_keys=True))
 
 
 @events.request.add_listener
@@ -135,8 +282,11 @@ def _quit_when_budget_spent(environment: Any, **_: Any) -> None:
         # users stopped starting requests LAST_START_MARGIN_S before, so none is cut off.
         end = time.monotonic() + RUN_TIME_S
         while (environment.stats.total.num_requests < PROFILE.max_requests
-               and time.monotonic() < end):  # fmt: skip
+               and time.monotonic() < end
+               and not any("refused" in w for w in WORKERS.values())):  # fmt: skip
             gevent.sleep(0.1)
+        if isinstance(environment.runner, MasterRunner):
+            _collect_last_rows(environment.runner)
         environment.runner.quit()
 
     gevent.spawn(watch)
@@ -149,6 +299,7 @@ BUDGET = Budget()
 LAST_START_MARGIN_S = 1.5
 RAMP_GRACE_S = 2.0  # a ramp that found its answer lets requests in flight finish
 DEADLINE = [float("inf")]
+IN_FLIGHT = [0]  # this process's requests between their start and their row
 
 
 START = [0.0]
@@ -158,6 +309,14 @@ START = [0.0]
 def _set_deadline(**_: Any) -> None:
     START[0] = time.monotonic()
     DEADLINE[0] = START[0] + RUN_TIME_S - LAST_START_MARGIN_S
+
+
+def profile_pacing(user: Any) -> float:
+    """locust's constant pacing at the profile's interval, or at its phase's. Looked up at each
+    wait: a remote worker adopts its profile at test_start, after this module was loaded."""
+    if PROFILE.phases:
+        return phased_pacing(user)
+    return constant_pacing(PROFILE.interval_s)(user)
 
 
 def phased_pacing(user: Any) -> float:
@@ -176,7 +335,7 @@ class ClosePerRequestUser(User):
 
     abstract = True
     # a profile with phases changes its pacing during the run (the original test's 1 s, 0.2 s)
-    wait_time = phased_pacing if PROFILE.phases else constant_pacing(PROFILE.interval_s)
+    wait_time = profile_pacing
 
     def on_start(self) -> None:
         url = urlsplit(self.host or "http://127.0.0.1:80")
@@ -184,8 +343,15 @@ class ClosePerRequestUser(User):
         self.paths = itertools.cycle(PROFILE.paths)
 
     def request(self, path: str) -> None:
-        if time.monotonic() > DEADLINE[0] or not BUDGET.take(self.environment):
+        if REFUSED or time.monotonic() > DEADLINE[0] or not BUDGET.take(self.environment):
             raise StopUser()
+        IN_FLIGHT[0] += 1
+        try:
+            self._request(path)
+        finally:
+            IN_FLIGHT[0] -= 1
+
+    def _request(self, path: str) -> None:
         start = time.time()
         try:
             result = request_once(
@@ -245,6 +411,7 @@ def _final_stats(**_: Any) -> None:
     prefix = getattr(getattr(env, "parsed_options", None), "csv_prefix", None)
     if env is None or not prefix or isinstance(env.runner, WorkerRunner):
         return
+    _write_worker_record(env)
     writer = StatsCSV(env, PERCENTILES_TO_REPORT)
     for suffix, write in (("stats", writer.requests_csv), ("failures", writer.failures_csv)):
         with open(f"{prefix}_{suffix}.final.csv", "w", newline="") as fh:
@@ -288,6 +455,8 @@ if PROFILE.ramp is not None:
             if self.stop_at is None:
                 DEADLINE[0] = time.monotonic()
                 self.stop_at = run_time + RAMP_GRACE_S
+                if isinstance(self.runner, MasterRunner):
+                    _ask_workers_for_last_rows(self.runner)  # their users stop starting too
             return None if run_time >= self.stop_at else (self.users, PROFILE.spawn_rate)
 
         def tick(self) -> tuple[int, float] | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import bench_unavailable, leftovers
+from link_drops import lost_positions
 
 from closebench.cli import main
 from closebench.errors import UserError
@@ -76,6 +77,36 @@ def test_local_cluster_measures_the_same_cells_with_the_same_seeds(runs: tuple[P
         # the worker's device really drew from the cell's seed
         spec = json.loads((folder / "cell-spec.json").read_text())
         assert spec["device"]["seed"] == cluster["seeds"][cell["id"]]
+
+
+# The last frames of a cell can still be on the link when the captures stop: not a loss.
+TAIL_FRAMES = 3
+
+
+@pytest.mark.netns
+def test_the_same_seed_drops_the_same_frame_positions_on_a_cluster_worker(
+    runs: tuple[Path, Path],
+) -> None:
+    """Per lossy cell and direction, the positions of the frames the link lost, read from both
+    captures, agree between the local run and the cluster's, over the frames both handed to
+    the link; cells of other seeds lose other positions (the check can fail)."""
+    here, cluster = runs
+    cells = sorted(c.name for c in here.iterdir() if "__wifi-lossy__" in c.name)
+    assert cells, "the quick matrix has no lossy cell"
+    compared = 0
+    losses: dict[str, dict[str, list[int]]] = {}
+    for name in cells:
+        a, b = lost_positions(here / name), lost_positions(cluster / name)
+        losses[name] = {}
+        for direction in ("to_device", "to_client"):
+            common = min(a[direction][0], b[direction][0]) - TAIL_FRAMES
+            lost_a = [k for k in a[direction][1] if k < common]
+            lost_b = [k for k in b[direction][1] if k < common]
+            assert lost_a == lost_b, (name, direction, lost_a, lost_b)
+            compared += len(lost_a)
+            losses[name][direction] = lost_a
+    assert compared > 0, "no frame was lost in any lossy cell: nothing compared"
+    assert len({json.dumps(v) for v in losses.values()}) > 1, "every seed lost the same frames"
 
 
 @pytest.mark.netns

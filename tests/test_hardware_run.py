@@ -48,3 +48,24 @@ def test_public_device_address_is_refused(lab: Path, capsys) -> None:
     lab.write_text(lab.read_text().replace('address = "192.168.50.60"', 'address = "8.8.8.8"'))
     assert main([*ARGS, "--lab", str(lab), "--variants", "nodemcu-3.0"]) == 2
     assert "8.8.8.8" in capsys.readouterr().err
+
+
+def test_dry_run_with_remote_load_workers_names_the_master_and_the_worker_command(
+    lab: Path, capsys
+) -> None:
+    spread = ["--locust-master-bind", "192.168.50.2:5557", "--locust-expect-workers", "2"]
+    assert main([*ARGS, "--lab", str(lab), "--variants", "nodemcu-3.0", *spread]) == 0
+    out = capsys.readouterr().out
+    assert "--master --master-bind-host 192.168.50.2 --master-bind-port 5557" in out
+    assert "--expect-workers 2" in out
+    assert (
+        "closebench load-worker --master 192.168.50.2:5557 --device 192.168.50.60 --cells 1" in out
+    )
+
+
+def test_local_load_workers_are_locust_processes(lab: Path, capsys) -> None:
+    assert (
+        main([*ARGS, "--lab", str(lab), "--variants", "nodemcu-3.0", "--locust-workers", "3"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "--processes 3" in out and "load-worker" not in out

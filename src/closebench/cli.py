@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "closebench.commands.report",
     "closebench.commands.regress",
     "closebench.commands.hardware",
+    "closebench.commands.load_worker",
     "closebench.commands.probe",
     "closebench.commands.perf",
     "closebench.commands.sources",

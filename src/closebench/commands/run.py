@@ -22,6 +22,7 @@ from closebench.commands.ref_flags import add_ref_flags, chosen_variants
 from closebench.commands.source_flags import add_source_flags
 from closebench.commands.speed_flags import add_speed_flag
 from closebench.errors import UserError
+from closebench.load.spread import DEFAULT_WORKER_WAIT_S, load_spread
 from closebench.pipeline import runner
 
 
@@ -112,6 +113,43 @@ def _matrix_args(p: argparse.ArgumentParser, *, defaults: bool) -> None:
         action="store_true",
         help="hardware: print what each cell would run, touch nothing",
     )
+    _load_spread_args(p)
+
+
+def _load_spread_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--locust-workers",
+        type=int,
+        metavar="N",
+        help="hardware: N locust worker processes on this host (locust --processes)",
+    )
+    p.add_argument(
+        "--locust-master-bind",
+        metavar="HOST:PORT",
+        help="hardware: the locust master listens here for workers on other hosts "
+        "(`closebench load-worker --master HOST:PORT --device ADDRESS` on each)",
+    )
+    p.add_argument(
+        "--locust-expect-workers",
+        type=int,
+        metavar="K",
+        help="hardware: how many remote load workers each cell waits for",
+    )
+    p.add_argument(
+        "--locust-worker-wait",
+        type=float,
+        default=DEFAULT_WORKER_WAIT_S,
+        metavar="S",
+        help="hardware: how long a cell waits for its remote workers to join, s "
+        "(default %(default)g)",
+    )
+
+
+def _spread_asked(args: argparse.Namespace) -> bool:
+    return any(
+        v is not None
+        for v in (args.locust_workers, args.locust_master_bind, args.locust_expect_workers)
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -132,6 +170,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     _matrix_args(c, defaults=True)
     c.set_defaults(func=cmd_run, kind="compare")
+
+
+def _run_hardware(args: argparse.Namespace, matrix: runner.Matrix, console: Console) -> int:
+    if args.cluster:
+        raise UserError("--cluster belongs to the emulated backend (one board, one host)")
+    from closebench.hardware.board_run import run_on_hardware
+
+    spread = load_spread(
+        local_workers=args.locust_workers,
+        master_bind=args.locust_master_bind,
+        expect_workers=args.locust_expect_workers,
+        worker_wait_s=args.locust_worker_wait,
+    )
+    hw_dir = run_on_hardware(
+        matrix,
+        lab_file=args.lab,
+        board_name=args.board,
+        dry_run=args.dry_run,
+        kind=args.kind,
+        results=args.results,
+        spread=spread,
+        log=print,  # plain lines: the plan is meant to be copied
+    )
+    if hw_dir is None:
+        return 0
+    return _finish(hw_dir, args, console)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -155,24 +219,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     console = Console(stderr=True)
     if args.backend == "hardware":
-        if args.cluster:
-            raise UserError("--cluster belongs to the emulated backend (one board, one host)")
-        from closebench.hardware.board_run import run_on_hardware
-
-        hw_dir = run_on_hardware(
-            matrix,
-            lab_file=args.lab,
-            board_name=args.board,
-            dry_run=args.dry_run,
-            kind=args.kind,
-            results=args.results,
-            log=print,  # plain lines: the plan is meant to be copied
-        )
-        if hw_dir is None:
-            return 0
-        return _finish(hw_dir, args, console)
+        return _run_hardware(args, matrix, console)
     if args.dry_run or args.lab or args.board:
         raise UserError("--dry-run, --lab and --board belong to --backend hardware")
+    if _spread_asked(args):
+        raise UserError(
+            "--locust-workers/--locust-master-bind belong to --backend hardware (the emulated "
+            "bench's client lives in a private namespace on this host)"
+        )
     if args.cluster:
         from closebench.pipeline.cluster import parse_cluster
 

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from closebench import __version__
 from closebench.capture.tcpdump import Tcpdump
 from closebench.hardware.lab import Board, Lab
 from closebench.hardware.plan import console_style
@@ -23,6 +24,7 @@ from closebench.hardware.ready import wait_ready
 from closebench.hardware.safety import LoadTarget
 from closebench.hardware.serialport import open_console
 from closebench.load import profiles as load
+from closebench.load.spread import SINGLE, LoadSpread
 from closebench.pipeline.cell import CellPlan, analyse
 from closebench.schema import write_json
 
@@ -32,10 +34,16 @@ def console_style_of(plan: CellPlan) -> str:
     return console_style(hw.upload_tool if hw else "none")
 
 
-def describe(plan: CellPlan, board: Board, target: LoadTarget) -> list[str]:
+def describe(
+    plan: CellPlan, board: Board, target: LoadTarget, spread: LoadSpread = SINGLE
+) -> list[str]:
     """The dry-run lines for one cell: exactly what would run, touching nothing."""
     argv, _env = load.locust_command(
-        plan.profile, host=target.url.rstrip("/"), out_dir=Path("CELL"), run_time_s=plan.run_time_s
+        plan.profile,
+        host=target.url.rstrip("/"),
+        out_dir=Path("CELL"),
+        run_time_s=plan.run_time_s,
+        spread=spread,
     )
     return [
         f"cell {plan.id} on board {board.name} ({board.chip}, {board.port})",
@@ -48,13 +56,43 @@ def describe(plan: CellPlan, board: Board, target: LoadTarget) -> list[str]:
     ]
 
 
+def describe_workers(spread: LoadSpread, target: LoadTarget, cells: int) -> list[str]:
+    """What each load host runs when the master takes remote workers."""
+    if spread.master_bind is None:
+        return []
+    host, port = spread.master_bind
+    return [
+        f"on each of the {spread.expect_workers} load hosts (closebench {__version__}):",
+        f"  closebench load-worker --master {host}:{port} --device {target.address} "
+        f"--cells {cells}",
+        "  their traffic must cross the capture interface, as this host's does",
+    ]
+
+
+def distributed_load_failure(log: Path) -> str | None:
+    """Why a distributed load did not run as asked, from the master's log (locust and the
+    locustfile write these lines), or None."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    if "Gave up waiting for workers" in text:
+        return f"the remote load workers did not all join (see {log})"
+    for line in text.splitlines():
+        if "refused:" in line and "load worker" in line:
+            return line.split("root: ", 1)[-1].strip()
+    return None
+
+
 def _event(events: dict[str, Any], name: str) -> None:
     now = time.time()
     events[name] = {"wall": now, "capture": now}  # tcpdump stamps with this host's clock
 
 
 def run_hardware_cell(
-    plan: CellPlan, lab: Lab, board: Board, target: LoadTarget, run_dir: Path
+    plan: CellPlan,
+    lab: Lab,
+    board: Board,
+    target: LoadTarget,
+    run_dir: Path,
+    spread: LoadSpread = SINGLE,
 ) -> dict[str, Any]:
     cell = run_dir / plan.id
     cell.mkdir(parents=True)
@@ -80,7 +118,11 @@ def run_hardware_cell(
         poller.start()
         _event(events, "device_start")
         argv, env = load.locust_command(
-            plan.profile, host=target.url.rstrip("/"), out_dir=cell, run_time_s=plan.run_time_s
+            plan.profile,
+            host=target.url.rstrip("/"),
+            out_dir=cell,
+            run_time_s=plan.run_time_s,
+            spread=spread,
         )
         _event(events, "locust_start")
         with (cell / "locust.log").open("ab") as log:
@@ -90,10 +132,12 @@ def run_hardware_cell(
                 cwd=cell,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                timeout=plan.run_time_s + 60,
+                timeout=plan.run_time_s + 60 + (spread.worker_wait_s if spread.remote else 0),
                 check=False,
             )
         inner["locust_exit"] = proc.returncode
+        if reason := distributed_load_failure(cell / "locust.log"):
+            inner["status"] = f"failed: {reason}"
         _event(events, "locust_exit")
         time.sleep(plan.cooldown_s)
         _event(events, "cooldown_end")

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 
 from closebench import paths
 from closebench.errors import UserError
-from closebench.hardware.board_cell import describe, run_hardware_cell
+from closebench.hardware.board_cell import describe, describe_workers, run_hardware_cell
 from closebench.hardware.images import describe_image, sha256_file
 from closebench.hardware.lab import lab_path, load_lab
 from closebench.hardware.safety import check_board_variant, check_load_target
+from closebench.load.spread import SINGLE, LoadSpread
 
 if TYPE_CHECKING:
     from closebench.pipeline.runner import Matrix
@@ -25,6 +26,7 @@ def run_on_hardware(
     dry_run: bool,
     kind: str,
     results: Path | None,
+    spread: LoadSpread = SINGLE,
     log: Callable[[str], None] = print,
 ) -> Path | None:
     from closebench.pipeline.runner import Run, finish
@@ -44,8 +46,10 @@ def run_on_hardware(
     plans = matrix.cells()
     if dry_run:
         for plan in plans:
-            for line in describe(plan, board, target):
+            for line in describe(plan, board, target, spread):
                 log(line)
+        for line in describe_workers(spread, target, len(plans)):
+            log(line)
         return None
     assert variant.hardware is not None
     image = describe_image(variant.hardware.image, variant.path, paths.cache_dir(), variant.name)
@@ -60,11 +64,12 @@ def run_on_hardware(
         "image": str(image.path),
         "image_sha256": sha256_file(image.path) if image.path.exists() else None,
         "ran_on_hardware": True,
+        "load": spread.record(),
     }
     run.save()
     for plan in plans:  # one board: one cell at a time
         try:
-            cell = plan.record(**run_hardware_cell(plan, lab, board, target, run.dir))
+            cell = plan.record(**run_hardware_cell(plan, lab, board, target, run.dir, spread))
         except UserError as exc:
             cell = plan.record(status=f"failed: {exc}")
         except KeyboardInterrupt:

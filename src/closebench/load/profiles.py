@@ -38,16 +38,19 @@ by the locust users on gevent's loop (`closebench.load.green_client`).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
 import sys
+import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from closebench.errors import UserError, where
+from closebench.load.spread import LoadSpread
 from closebench.paths import benchmarks_dir, named_toml, toml_names
 from closebench.tomlfile import read_toml
 
@@ -273,7 +276,21 @@ def _phases(path: Path, value: object, run_time_s: float, interval_s: float) -> 
 def load_profile_file(path: Path | str) -> LoadProfile:
     """Read and validate one load profile; errors name the file and the field."""
     path = Path(path)
-    data = read_toml(path, "load profile file")
+    return profile_from_table(read_toml(path, "load profile file"), path)
+
+
+def profile_from_text(text: str, path: Path) -> LoadProfile:
+    """A profile from its TOML text: what a remote locust worker receives from the master,
+    which read it from `path` (named in errors, and the profile's name)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: invalid TOML ({exc})") from None
+    return profile_from_table(data, path)
+
+
+def profile_from_table(data: dict[str, Any], path: Path) -> LoadProfile:
+    """Validate a profile's table; errors name `path` and the field."""
     unknown = sorted(set(data) - set(REQUIRED) - set(OPTIONAL))
     if unknown:
         raise UserError(f"{where(path, unknown[0])}: unknown field")
@@ -347,15 +364,19 @@ def locust_command(
     out_dir: Path,
     run_time_s: float | None = None,
     processes: int = 1,
+    spread: LoadSpread | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """argv and extra environment for a headless locust run of `profile` against `host`.
 
     Run it with the returned variables added to the environment, then call
     `finalize_load_outputs(out_dir)`. `processes > 1` uses locust's own `--processes`
-    (one master, N workers on this host) for rates one gevent loop cannot reach.
+    (one master, N workers on this host) for rates one gevent loop cannot reach; `spread`
+    says the same or names a master address that workers on other hosts join
+    (closebench.load.spread).
     """
     if processes < 1:
         raise UserError(f"load processes: must be >= 1, got {processes}")
+    spread = spread or LoadSpread(local_workers=processes)
     run_time = profile.run_time_s if run_time_s is None else run_time_s
     if not 0 < run_time <= MAX_RUN_TIME_S:
         raise UserError(f"load run time: must be in (0, {MAX_RUN_TIME_S:g}] s, got {run_time}")
@@ -390,13 +411,12 @@ def locust_command(
         "--loglevel",
         "INFO",
     ]
-    if processes > 1:
-        argv += ["--processes", str(processes)]
+    argv += spread.locust_args()
     argv.append(profile.user_class)
     env = {
         "CLOSEBENCH_PROFILE": str(profile.path),
         "CLOSEBENCH_REQUESTS_CSV": str(out_dir / "requests.csv"),
-        "CLOSEBENCH_PROCESSES": str(processes),
+        "CLOSEBENCH_PROCESSES": str(spread.workers),
         "CLOSEBENCH_RUN_TIME_S": f"{run_time:g}",
     }
     return argv, env
@@ -505,7 +525,7 @@ def finalize_load_outputs(out_dir: Path) -> dict[str, Any]:
     latencies.sort()
     requests = ok + failed
     span = last_end - first_start if requests else 0.0
-    return {
+    section = {
         "requests": requests,
         "ok": ok,
         "failed": failed,
@@ -518,3 +538,7 @@ def finalize_load_outputs(out_dir: Path) -> dict[str, Any]:
         "first_request_epoch_s": first_start if requests else None,
         "last_request_end_epoch_s": last_end if requests else None,
     }
+    workers = out_dir / "load-workers.json"
+    if workers.exists():  # a distributed run: what each locust worker sent (the locustfile)
+        section["workers"] = json.loads(workers.read_text())
+    return section

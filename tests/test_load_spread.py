@@ -1,0 +1,173 @@
+"""Load from many locust processes or hosts (issue 19, part 2): the spread's options, and real
+distributed runs against a real lwIP device on the bench, checked against its capture with
+tshark: every request a worker made is one connection on the wire and one row in the cell's
+requests.csv, the profile's request bound holds across workers, and a worker asked to aim
+anywhere but its device sends nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from benchutil import DEVICE, up
+
+from closebench.cli import main
+from closebench.commands.load_worker import check_worker_device
+from closebench.errors import UserError
+from closebench.hardware.board_cell import distributed_load_failure
+from closebench.load import profiles as load
+from closebench.load.spread import LoadSpread, load_spread
+
+BURST = """description = "test: 2 x 4 users, a request each 50 ms, at most 120 requests"
+user_class = "SeedUser"
+method = "HEAD"
+paths = ["/"]
+interval_s = 0.05
+users = 8
+spawn_rate = 8
+run_time_s = 8
+max_requests = 120
+"""
+
+
+def test_spread_options_and_their_refusals() -> None:
+    assert load_spread(local_workers=None, master_bind=None, expect_workers=None) == LoadSpread()
+    remote = load_spread(local_workers=None, master_bind="192.168.50.2:5557", expect_workers=3)
+    assert remote.master_bind == ("192.168.50.2", 5557) and remote.workers == 3
+    for kwargs, says in (
+        ({"local_workers": 0, "master_bind": None, "expect_workers": None}, "--locust-workers"),
+        ({"local_workers": None, "master_bind": None, "expect_workers": 2}, "needs"),
+        ({"local_workers": None, "master_bind": "h:1", "expect_workers": None}, "expect"),
+        ({"local_workers": 2, "master_bind": "h:1", "expect_workers": 1}, "one or the other"),
+        ({"local_workers": None, "master_bind": "h:99999", "expect_workers": 1}, "HOST:PORT"),
+    ):
+        with pytest.raises(UserError, match=says):
+            load_spread(**kwargs)
+
+
+def test_master_command_shares_the_request_bound_over_the_remote_workers(tmp_path: Path) -> None:
+    spread = load_spread(local_workers=None, master_bind="198.18.0.1:5557", expect_workers=3)
+    argv, env = load.locust_command(
+        load.load_profile("burst"), host=DEVICE, out_dir=tmp_path, spread=spread
+    )
+    joined = " ".join(argv)
+    assert "--master --master-bind-host 198.18.0.1 --master-bind-port 5557" in joined
+    assert "--expect-workers 3" in joined and "--processes" not in joined
+    assert env["CLOSEBENCH_PROCESSES"] == "3"
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "127.0.0.1", "100.64.0.1", "not-an-ip"])
+def test_a_load_worker_loads_only_a_lab_address(address: str) -> None:
+    with pytest.raises(UserError, match="--device"):
+        check_worker_device(address)
+    assert check_worker_device("192.168.50.60") == "192.168.50.60"
+    assert check_worker_device(DEVICE) == DEVICE
+
+
+def test_the_emulated_backend_refuses_the_spread_options(capsys) -> None:
+    argv = ["run", "--profiles", "burst", "--links", "ideal", "--locust-workers", "2"]
+    assert main(argv) == 2
+    assert "belong to --backend hardware" in capsys.readouterr().err
+
+
+# --- real distributed runs on the bench ------------------------------------------------------
+
+
+def _first_syns(pcap: Path) -> pd.DataFrame:
+    """tshark: each connection's first SYN towards the device's port 80."""
+    out = subprocess.run(
+        ["tshark", "-r", str(pcap), "-Y",
+         "tcp.dstport == 80 && tcp.flags.syn == 1 && tcp.flags.ack == 0 "
+         "&& !tcp.analysis.retransmission",
+         "-T", "fields", "-e", "tcp.srcport"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    return pd.DataFrame({"port": [int(p) for p in out]})
+
+
+def _profile(tmp_path: Path) -> load.LoadProfile:
+    path = tmp_path / "two-worker-burst.toml"
+    path.write_text(BURST)
+    return load.load_profile_file(path)
+
+
+def _run(box, argv: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*box.enter_cmd(), *argv],
+        env={**os.environ, **env},
+        cwd=cwd,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _workers(box, device: str, cwd: Path, count: int) -> list[subprocess.Popen]:
+    argv = [sys.executable, "-m", "closebench", "load-worker", "--master", "127.0.0.1:5557",
+            "--device", device]  # fmt: skip
+    return [_run(box, argv, {}, cwd, cwd / f"worker-{i}.log") for i in range(count)]
+
+
+def _distributed_cell(bench: Path, worker_device: str) -> tuple[int, list[int], Path]:
+    """A master bound on the client namespace's loopback and two `closebench load-worker`
+    processes joining it, against an lwIP 2.1.3 device; returns exit codes and the cell."""
+    cell = bench / "cell"
+    box = up(cell, duration_s=90)
+    try:
+        spread = load_spread(local_workers=None, master_bind="127.0.0.1:5557", expect_workers=2)
+        argv, env = load.locust_command(
+            _profile(bench), host=DEVICE, out_dir=cell, run_time_s=8, spread=spread
+        )
+        master = _run(box, argv, env, cell, cell / "locust.log")
+        workers = _workers(box, worker_device, bench, 2)
+        code = master.wait(120)
+        codes = [w.wait(60) for w in workers]
+    finally:
+        box.stop()
+    return code, codes, cell
+
+
+def test_remote_workers_send_every_request_row_to_the_capture_host(bench: Path) -> None:
+    code, codes, cell = _distributed_cell(bench, DEVICE)
+    assert (code, codes) == (0, [0, 0]), (cell / "locust.log").read_text()[-2000:]
+    section = load.finalize_load_outputs(cell)
+    workers = section["workers"]
+    assert len(workers) == 2 and all(w["done"] for w in workers.values())
+    # the profile's bound of 120 requests, shared: 60 each, all made in the 8 s
+    assert sorted(w["requests"] for w in workers.values()) == [60, 60]
+    rows = pd.read_csv(cell / "requests.csv")
+    syns = _first_syns(cell / "capture-device.pcap")
+    assert section["requests"] == len(rows) == len(syns) == 120
+    assert sorted(rows["local_port"].astype(int)) == sorted(syns["port"])
+    assert distributed_load_failure(cell / "locust.log") is None
+
+
+def test_a_worker_aimed_at_another_address_sends_nothing(bench: Path) -> None:
+    code, codes, cell = _distributed_cell(bench, "198.18.0.3")
+    assert code == 2 and codes == [0, 0]
+    assert len(_first_syns(cell / "capture-device.pcap")) == 0  # not one SYN on the wire
+    workers = json.loads((cell / "load-workers.json").read_text())
+    assert all("may load only 198.18.0.3" in w["refused"] for w in workers.values())
+    reason = distributed_load_failure(cell / "locust.log")
+    assert reason is not None and "refused" in reason
+
+
+def test_local_worker_processes_send_their_rows_to_the_master(bench: Path) -> None:
+    cell = bench / "cell"
+    box = up(cell, duration_s=90)
+    try:
+        argv, env = load.locust_command(
+            _profile(bench), host=DEVICE, out_dir=cell, run_time_s=8, processes=2
+        )
+        code = _run(box, argv, env, cell, cell / "locust.log").wait(120)
+    finally:
+        box.stop()
+    assert code == 0, (cell / "locust.log").read_text()[-2000:]
+    section = load.finalize_load_outputs(cell)
+    assert sorted(w["requests"] for w in section["workers"].values()) == [60, 60]
+    syns = _first_syns(cell / "capture-device.pcap")
+    assert section["requests"] == len(syns) == 120
