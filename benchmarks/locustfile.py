@@ -186,13 +186,15 @@ def _receive_rows(environment: Any, msg: Any, **_: Any) -> None:
     # ours (requests.csv start times come from the worker's clock)
     gap = round(time.time() - data["sent_epoch_s"], 4)
     info["clock_gap_s"] = [min([gap, *info["clock_gap_s"]]), max([gap, *info["clock_gap_s"]])]
-    if data.get("refused"):
+    if data.get("refused") and "refused" not in info:
         info["refused"] = data["refused"]
         environment.process_exit_code = 2
         logging.error("load worker %s (%s) refused: %s", msg.node_id, data["host"], data["refused"])
     if data["rows"] and REQUEST_LOG.target is not None:
         REQUEST_LOG.write_part(re.sub(r"[^A-Za-z0-9._-]", "_", msg.node_id), data["rows"])
     info["requests"] += len(data["rows"])
+    # the worker's own count of rows it sent: more than `requests` means messages were lost
+    info["requests_sent"] = data["requests"]
     info["done"] = info["done"] or data["done"]
     info["in_flight_at_end"] = data["in_flight"]
 

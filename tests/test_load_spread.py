@@ -139,6 +139,7 @@ def test_remote_workers_send_every_request_row_to_the_capture_host(bench: Path) 
     assert len(workers) == 2 and all(w["done"] for w in workers.values())
     # the profile's bound of 120 requests, shared: 60 each, all made in the 8 s
     assert sorted(w["requests"] for w in workers.values()) == [60, 60]
+    assert all(w["requests_sent"] == w["requests"] for w in workers.values())
     rows = pd.read_csv(cell / "requests.csv")
     syns = _first_syns(cell / "capture-device.pcap")
     assert section["requests"] == len(rows) == len(syns) == 120
