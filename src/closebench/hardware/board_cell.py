@@ -86,6 +86,38 @@ def _event(events: dict[str, Any], name: str) -> None:
     events[name] = {"wall": now, "capture": now}  # tcpdump stamps with this host's clock
 
 
+def _play_load(
+    plan: CellPlan,
+    cell: Path,
+    target: LoadTarget,
+    spread: LoadSpread,
+    inner: dict[str, Any],
+    events: dict[str, Any],
+) -> None:
+    argv, env = load.locust_command(
+        plan.profile,
+        host=target.url.rstrip("/"),
+        out_dir=cell,
+        run_time_s=plan.run_time_s,
+        spread=spread,
+    )
+    _event(events, "locust_start")
+    with (cell / "locust.log").open("ab") as log:
+        proc = subprocess.run(
+            argv,
+            env=env,
+            cwd=cell,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # remote workers may take their wait to join before the load starts
+            timeout=plan.run_time_s + 60 + (spread.worker_wait_s if spread.remote else 0),
+            check=False,
+        )
+    inner["locust_exit"] = proc.returncode
+    if reason := distributed_load_failure(cell / "locust.log"):
+        inner["status"] = f"failed: {reason}"
+
+
 def run_hardware_cell(
     plan: CellPlan,
     lab: Lab,
@@ -117,27 +149,7 @@ def run_hardware_cell(
         dump.start()
         poller.start()
         _event(events, "device_start")
-        argv, env = load.locust_command(
-            plan.profile,
-            host=target.url.rstrip("/"),
-            out_dir=cell,
-            run_time_s=plan.run_time_s,
-            spread=spread,
-        )
-        _event(events, "locust_start")
-        with (cell / "locust.log").open("ab") as log:
-            proc = subprocess.run(
-                argv,
-                env=env,
-                cwd=cell,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=plan.run_time_s + 60 + (spread.worker_wait_s if spread.remote else 0),
-                check=False,
-            )
-        inner["locust_exit"] = proc.returncode
-        if reason := distributed_load_failure(cell / "locust.log"):
-            inner["status"] = f"failed: {reason}"
+        _play_load(plan, cell, target, spread, inner, events)
         _event(events, "locust_exit")
         time.sleep(plan.cooldown_s)
         _event(events, "cooldown_end")

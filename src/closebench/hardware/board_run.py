@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from closebench import paths
 from closebench.errors import UserError
 from closebench.hardware.board_cell import describe, describe_workers, run_hardware_cell
 from closebench.hardware.images import describe_image, sha256_file
-from closebench.hardware.lab import lab_path, load_lab
-from closebench.hardware.safety import check_board_variant, check_load_target
+from closebench.hardware.lab import Board, lab_path, load_lab
+from closebench.hardware.safety import LoadTarget, check_board_variant, check_load_target
 from closebench.load.spread import SINGLE, LoadSpread
 
 if TYPE_CHECKING:
@@ -54,18 +54,7 @@ def run_on_hardware(
     assert variant.hardware is not None
     image = describe_image(variant.hardware.image, variant.path, paths.cache_dir(), variant.name)
     run = Run(kind, matrix, results, backend="hardware")
-    run.manifest["hardware"] = {
-        "board": board.name,
-        "chip": board.chip,
-        "port": board.port,
-        "device_address": target.address,
-        "http_port": target.http_port,
-        "capture_interface": target.interface,
-        "image": str(image.path),
-        "image_sha256": sha256_file(image.path) if image.path.exists() else None,
-        "ran_on_hardware": True,
-        "load": spread.record(),
-    }
+    run.manifest["hardware"] = _hardware_record(board, target, image.path, spread)
     run.save()
     for plan in plans:  # one board: one cell at a time
         try:
@@ -81,3 +70,21 @@ def run_on_hardware(
         log(f"{plan.id}: {cell['status']}")
     finish(run, len(plans))
     return run.dir
+
+
+def _hardware_record(
+    board: Board, target: LoadTarget, image: Path, spread: LoadSpread
+) -> dict[str, Any]:
+    """The run manifest's `hardware` section: the board, where load went, the image flashed."""
+    return {
+        "board": board.name,
+        "chip": board.chip,
+        "port": board.port,
+        "device_address": target.address,
+        "http_port": target.http_port,
+        "capture_interface": target.interface,
+        "image": str(image),
+        "image_sha256": sha256_file(image) if image.exists() else None,
+        "ran_on_hardware": True,
+        "load": spread.record(),
+    }

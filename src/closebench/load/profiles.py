@@ -475,18 +475,7 @@ def locust_request_count(out_dir: Path) -> int | None:
     return None
 
 
-def finalize_load_outputs(out_dir: Path) -> dict[str, Any]:
-    """Name locust's CSVs as results/README.md says; return metrics.json's "load" section.
-
-    load_stats.csv -> load.csv (load_stats_history.csv and load_failures.csv keep their
-    names; load_exceptions.csv, locust's user-code errors, is kept as is); the requests.csv
-    parts written by each locust process are merged. Figures come from requests.csv, the
-    one-row-per-request record, not from locust's rounded stats.
-    The orchestrator adds `syns_in_capture` and `connections_match_requests`.
-    """
-    import csv
-
-    out_dir = Path(out_dir)
+def _name_locust_csvs(out_dir: Path) -> None:
     # The locustfile writes *.final.csv at exit: locust's own periodic files miss the last
     # second. Keep the periodic one only when the final one is missing (a crashed run).
     for periodic, final, target in (
@@ -502,7 +491,11 @@ def finalize_load_outputs(out_dir: Path) -> dict[str, Any]:
     for name in ("load_stats_history.csv", "load_failures.csv"):
         if not (out_dir / name).exists():
             (out_dir / name).write_text("")
-    requests_csv = _merge_request_parts(out_dir)
+
+
+def request_figures(requests_csv: Path) -> dict[str, Any]:
+    """Counts, failure kinds, latency percentiles and the load's span from requests.csv."""
+    import csv
 
     failures = dict.fromkeys(FAILURE_KINDS, 0)
     latencies: list[float] = []
@@ -525,7 +518,7 @@ def finalize_load_outputs(out_dir: Path) -> dict[str, Any]:
     latencies.sort()
     requests = ok + failed
     span = last_end - first_start if requests else 0.0
-    section = {
+    return {
         "requests": requests,
         "ok": ok,
         "failed": failed,
@@ -538,6 +531,20 @@ def finalize_load_outputs(out_dir: Path) -> dict[str, Any]:
         "first_request_epoch_s": first_start if requests else None,
         "last_request_end_epoch_s": last_end if requests else None,
     }
+
+
+def finalize_load_outputs(out_dir: Path) -> dict[str, Any]:
+    """Name locust's CSVs as results/README.md says; return metrics.json's "load" section.
+
+    load_stats.csv -> load.csv (load_stats_history.csv and load_failures.csv keep their
+    names; load_exceptions.csv, locust's user-code errors, is kept as is); the requests.csv
+    parts written by each locust process are merged. Figures come from requests.csv, the
+    one-row-per-request record, not from locust's rounded stats.
+    The orchestrator adds `syns_in_capture` and `connections_match_requests`.
+    """
+    out_dir = Path(out_dir)
+    _name_locust_csvs(out_dir)
+    section = request_figures(_merge_request_parts(out_dir))
     workers = out_dir / "load-workers.json"
     if workers.exists():  # a distributed run: what each locust worker sent (the locustfile)
         section["workers"] = json.loads(workers.read_text())
