@@ -92,9 +92,9 @@ def missing_hint(archive: Archive) -> str:
     where = " or ".join(str(d) for d in sources_dirs())
     return (
         f"source archive {archive.filename} not found in {where}; run `closebench sources fetch` "
-        f"on a machine that reaches GitHub, or make it from a clone with `git archive "
-        f"--prefix={archive.top_folder}/ -o {archive.filename} {archive.commit} "
-        f"{' '.join(archive.paths)}`"
+        f"on a machine that reaches GitHub, give run/compare/probe/bisect `--repo-dir CLONE`, "
+        f"or make it from a clone with `git archive --prefix={archive.top_folder}/ "
+        f"-o {archive.filename} {archive.commit} {' '.join(archive.paths)}`"
     )
 
 
