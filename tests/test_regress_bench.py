@@ -33,7 +33,7 @@ RUN_TIME_S, COOLDOWN_S = 25.0, 30.0
 def _measure(results: Path) -> Path:
     matrix = runner.make_matrix(
         [CHANGED, UNCHANGED], ["seed-200ms"], ["ideal"], 1, None, False,
-        RUN_TIME_S, COOLDOWN_S, source_mode="approximation",
+        RUN_TIME_S, COOLDOWN_S, source_mode="approximation", device_speed="host",
     )  # fmt: skip
     # No verify probes: the changed manifest contradicts its own [expect] on purpose.
     return runner.run_matrix(

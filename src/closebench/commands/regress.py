@@ -6,7 +6,6 @@ Exit codes: 0 nothing regressed, 1 at least one metric regressed, 2 unusable inp
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -171,17 +170,18 @@ def _run_baseline_matrix(baseline: Baseline) -> Path:
         raise UserError(f"{baseline.path}: matrix is incomplete; pass --run", exit_code=2) from None
     # Pin the times so the harness matches; build each stack and run it at the device speed
     # (the chip's model or the host's) as the baseline did.
+    entries = by_name(baseline.doc["variants"])
+    # a baseline from before the device model has no device_speed: it ran at host speed
+    speeds = {name: entries.get(name, {}).get("device_speed") or "host" for name in axes[0]}
     matrix = runner.make_matrix(
         *axes,
         False,
         harness.get("run_time_s"),
         harness.get("cooldown_s"),
         source_mode=baseline_source_mode(baseline),
+        device_speed=speeds,
     )
-    entries = by_name(baseline.doc["variants"])
-    speeds = {name: entry.get("device_speed") or "host" for name, entry in entries.items()}
-    variants = [v.with_device_speed(speeds.get(v.name, "host")) for v in matrix.variants]
-    return Path(runner.run_matrix(dataclasses.replace(matrix, variants=variants), kind="regress"))
+    return Path(runner.run_matrix(matrix, kind="regress"))
 
 
 def baseline_source_mode(baseline: Baseline) -> str:

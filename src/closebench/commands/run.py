@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
@@ -212,10 +211,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.cooldown,
         source_mode=args.source_mode,
         variant_list=chosen_variants(args, _csv(args.variants)),
-    )
-    # the chip's speed (issue 14): lwIP variants on their modelled core unless --device-speed host
-    matrix = dataclasses.replace(
-        matrix, variants=[v.with_device_speed(args.device_speed) for v in matrix.variants]
+        # the chip's speed (issue 14): lwIP variants on their modelled core unless host
+        device_speed=args.device_speed,
     )
     console = Console(stderr=True)
     if args.backend == "hardware":

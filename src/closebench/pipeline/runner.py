@@ -12,7 +12,7 @@ import platform
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -94,9 +94,12 @@ def make_matrix(
     cooldown_s: float | None = None,
     source_mode: str = "auto",
     variant_list: Sequence[Variant] | None = None,
+    device_speed: str | Mapping[str, str] = "model",
 ) -> Matrix:
     """variant_list, when given, replaces loading `variants` by name (--source-ref and
-    --releases make variants at other commits of their source)."""
+    --releases make variants at other commits of their source). device_speed: "model" (each
+    lwIP variant on its modelled core, the default of every run since issue 14), "host", or
+    one of them per variant name (a regress re-run takes each variant's from its baseline)."""
     if repetitions < 1:
         raise UserError("--repetitions must be at least 1")
     if lwip:
@@ -107,8 +110,9 @@ def make_matrix(
                 raise UserError(
                     f"--lwip {release}: not buildable here (known: {', '.join(SUPPORTED)})"
                 )
+    chosen = list(variant_list) if variant_list is not None else load_variants(variants)
     return Matrix(
-        variants=list(variant_list) if variant_list is not None else load_variants(variants),
+        variants=[v.with_device_speed(_speed_of(v, device_speed)) for v in chosen],
         profiles=[load_profile(p) for p in profiles],
         links=[load_link(name) for name in links],
         repetitions=repetitions,
@@ -120,6 +124,10 @@ def make_matrix(
         # the release axis is defined on Debian's lwIP releases: approximations only
         source_mode="approximation" if lwip else source_mode,
     )
+
+
+def _speed_of(variant: Variant, device_speed: str | Mapping[str, str]) -> str:
+    return device_speed if isinstance(device_speed, str) else device_speed[variant.name]
 
 
 def auto_jobs(matrix: Matrix) -> int:

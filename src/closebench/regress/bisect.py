@@ -412,6 +412,7 @@ def _measure_step(
         cooldown_s=plan.cooldown_s,
         source_mode="exact",
         variant_list=[variant],
+        device_speed=plan.device_speed,
     )
     run_dir = runner.run_matrix(
         matrix,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -307,10 +306,9 @@ def run_seed_study(
         run_time_s=QUICK_RUN_TIME_S if quick else profile.run_time_s,
         cooldown_s=cooldown_s,
         source_mode=source_mode,
+        # the chip's speed (--device-speed model): the variant serves on its modelled core
+        device_speed=device_speed,
     )
-    # the chip's speed (--device-speed model): the variant serves on its modelled core
-    speed = [v.with_device_speed(device_speed) for v in matrix.variants]
-    matrix = dataclasses.replace(matrix, variants=speed)
     log(
         f"seed study: {len(matrix.cells())} cells, load {matrix.run_time_s:.0f} s "
         f"(phases {[(round(a, 1), b) for a, _, b in profile.phase_bounds(matrix.run_time_s)]}), "
