@@ -117,18 +117,27 @@ def _distributed_cell(bench: Path, worker_device: str) -> tuple[int, list[int], 
     processes joining it, against an lwIP 2.1.3 device; returns exit codes and the cell."""
     cell = bench / "cell"
     box = up(cell, duration_s=90)
+    procs: list[subprocess.Popen] = []
     try:
         spread = load_spread(local_workers=None, master_bind="127.0.0.1:5557", expect_workers=2)
         argv, env = load.locust_command(
             _profile(bench), host=DEVICE, out_dir=cell, run_time_s=8, spread=spread
         )
-        master = _run(box, argv, env, cell, cell / "locust.log")
-        workers = _workers(box, worker_device, bench, 2)
-        code = master.wait(120)
-        codes = [w.wait(60) for w in workers]
+        procs.append(_run(box, argv, env, cell, cell / "locust.log"))
+        procs += _workers(box, worker_device, bench, 2)
+        codes = [p.wait(120) for p in procs]
     finally:
+        _end(procs)
         box.stop()
-    return code, codes, cell
+    return codes[0], codes[1:], cell
+
+
+def _end(procs: list[subprocess.Popen]) -> None:
+    """A failed test leaves no locust process behind."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
 
 
 def test_remote_workers_send_every_request_row_to_the_capture_host(bench: Path) -> None:
@@ -160,12 +169,15 @@ def test_a_worker_aimed_at_another_address_sends_nothing(bench: Path) -> None:
 def test_local_worker_processes_send_their_rows_to_the_master(bench: Path) -> None:
     cell = bench / "cell"
     box = up(cell, duration_s=90)
+    procs: list[subprocess.Popen] = []
     try:
         argv, env = load.locust_command(
             _profile(bench), host=DEVICE, out_dir=cell, run_time_s=8, processes=2
         )
-        code = _run(box, argv, env, cell, cell / "locust.log").wait(120)
+        procs.append(_run(box, argv, env, cell, cell / "locust.log"))
+        code = procs[0].wait(120)
     finally:
+        _end(procs)
         box.stop()
     assert code == 0, (cell / "locust.log").read_text()[-2000:]
     section = load.finalize_load_outputs(cell)
