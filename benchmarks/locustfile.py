@@ -199,6 +199,14 @@ def _receive_rows(environment: Any, msg: Any, **_: Any) -> None:
     info["in_flight_at_end"] = data["in_flight"]
 
 
+@events.test_stopping.add_listener
+def _before_the_master_stops(environment: Any, **_: Any) -> None:
+    # Every way a distributed run ends passes here first: the budget or run time (our watch),
+    # a ramp's shape ending the run, locust's -t bound.
+    if isinstance(environment.runner, MasterRunner):
+        _collect_last_rows(environment.runner)
+
+
 def _ask_workers_for_last_rows(runner: Any) -> None:
     for client in runner.clients.all:
         runner.send_message(FLUSH_MESSAGE, None, client.id)
@@ -287,8 +295,6 @@ def _quit_when_budget_spent(environment: Any, **_: Any) -> None:
                and time.monotonic() < end
                and not any("refused" in w for w in WORKERS.values())):  # fmt: skip
             gevent.sleep(0.1)
-        if isinstance(environment.runner, MasterRunner):
-            _collect_last_rows(environment.runner)
         environment.runner.quit()
 
     gevent.spawn(watch)

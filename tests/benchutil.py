@@ -22,13 +22,14 @@ def up(
     close: str = "bsd-socket",
     extra: list[str] | None = None,
     duration_s: float = 120,
+    link_args: list[str] | None = None,
 ) -> Sandbox:
     return bring_up(
         kind=kind,
         lwip=lwip,
         options=options or {},
         device_args=["--close", close, *(extra or [])],
-        link_args=[],
+        link_args=link_args or [],
         cell_dir=cell,
         duration_s=duration_s,
         log=lambda _m: None,

@@ -35,6 +35,23 @@ max_requests = 120
 """
 
 
+RAMP = """description = "test: 2, 4, 6 users over 2 s steps, a request each 50 ms"
+user_class = "SeedUser"
+method = "HEAD"
+paths = ["/"]
+interval_s = 0.05
+users = 2
+spawn_rate = 10
+run_time_s = 30
+max_requests = 100000
+
+[ramp]
+step_s = 2
+step_users = 2
+max_users = 6
+"""
+
+
 def test_spread_options_and_their_refusals() -> None:
     assert load_spread(local_workers=None, master_bind=None, expect_workers=None) == LoadSpread()
     remote = load_spread(local_workers=None, master_bind="192.168.50.2:5557", expect_workers=3)
@@ -90,9 +107,9 @@ def _first_syns(pcap: Path) -> pd.DataFrame:
     return pd.DataFrame({"port": [int(p) for p in out]})
 
 
-def _profile(tmp_path: Path) -> load.LoadProfile:
-    path = tmp_path / "two-worker-burst.toml"
-    path.write_text(BURST)
+def _profile(tmp_path: Path, text: str = BURST) -> load.LoadProfile:
+    path = tmp_path / "test-profile.toml"
+    path.write_text(text)
     return load.load_profile_file(path)
 
 
@@ -166,21 +183,48 @@ def test_a_worker_aimed_at_another_address_sends_nothing(bench: Path) -> None:
     assert reason is not None and "refused" in reason
 
 
-def test_local_worker_processes_send_their_rows_to_the_master(bench: Path) -> None:
+def _local_processes(
+    bench: Path, profile: load.LoadProfile, run_time_s: float, link_args: list[str] | None = None
+) -> Path:
+    """locust's own --processes 2 against an lwIP 2.1.3 device; returns the cell."""
     cell = bench / "cell"
-    box = up(cell, duration_s=90)
+    box = up(cell, duration_s=90, link_args=link_args)
     procs: list[subprocess.Popen] = []
     try:
         argv, env = load.locust_command(
-            _profile(bench), host=DEVICE, out_dir=cell, run_time_s=8, processes=2
+            profile, host=DEVICE, out_dir=cell, run_time_s=run_time_s, processes=2
         )
         procs.append(_run(box, argv, env, cell, cell / "locust.log"))
         code = procs[0].wait(120)
     finally:
         _end(procs)
         box.stop()
-    assert code == 0, (cell / "locust.log").read_text()[-2000:]
+    # locust exits 1 when any request failed (a SYN unanswered on the slow link is a failure)
+    assert code in (0, 1), (cell / "locust.log").read_text()[-2000:]
+    return cell
+
+
+def test_local_worker_processes_send_their_rows_to_the_master(bench: Path) -> None:
+    cell = _local_processes(bench, _profile(bench), 8)
     section = load.finalize_load_outputs(cell)
+    assert section["failed"] == 0
     assert sorted(w["requests"] for w in section["workers"].values()) == [60, 60]
     syns = _first_syns(cell / "capture-device.pcap")
     assert section["requests"] == len(syns) == 120
+
+
+# 800 ms each way: a request takes over 3 s, longer than a ramp's grace after its last step
+SLOW_LINK = ["--link-in", "delay_ms=800", "--link-out", "delay_ms=800"]
+
+
+def test_a_ramp_that_ends_the_run_lets_every_worker_request_finish(bench: Path) -> None:
+    """The ramp's shape ends the run itself (locust quits the master) while requests are still
+    in flight: the master must wait for them, so none is cut off and every row arrives."""
+    cell = _local_processes(bench, _profile(bench, RAMP), 30, SLOW_LINK)
+    assert "Shape test stopping" in (cell / "locust.log").read_text()  # the shape ended it
+    section = load.finalize_load_outputs(cell)
+    workers = section["workers"].values()
+    assert len(workers) == 2 and all(w["done"] for w in workers)
+    assert section["failures"]["interrupted"] == 0  # no request cut off by the quit
+    syns = _first_syns(cell / "capture-device.pcap")
+    assert section["requests"] == len(syns) > 0
