@@ -222,7 +222,11 @@ def _collect_last_rows(runner: Any) -> None:
         gevent.sleep(0.1)
     for i in ids:
         if not WORKERS.get(i, {}).get("done"):
-            logging.error("load worker %s sent no last rows: its requests.csv rows may be short", i)
+            # kept in load-workers.json too, also when it never sent a row (ids: HOST_uuid)
+            WORKERS.setdefault(
+                i, {"host": i.rsplit("_", 1)[0], "requests": 0, "done": False, "clock_gap_s": []}
+            )
+            logging.error("load worker %s sent no last rows (gone?): requests.csv is short", i)
 
 
 def _send_last_rows(environment: Any, msg: Any, **_: Any) -> None:

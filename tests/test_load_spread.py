@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +22,7 @@ from closebench.commands.load_worker import check_worker_device
 from closebench.errors import UserError
 from closebench.hardware.board_cell import distributed_load_failure
 from closebench.load import profiles as load
-from closebench.load.spread import LoadSpread, load_spread
+from closebench.load.spread import LoadSpread, load_spread, worker_command
 
 BURST = """description = "test: 2 x 4 users, a request each 50 ms, at most 120 requests"
 user_class = "SeedUser"
@@ -202,6 +203,34 @@ def _local_processes(
     # locust exits 1 when any request failed (a SYN unanswered on the slow link is a failure)
     assert code in (0, 1), (cell / "locust.log").read_text()[-2000:]
     return cell
+
+
+def test_a_load_worker_that_dies_fails_the_cell_by_name(bench: Path) -> None:
+    """One of two workers is killed mid-load: the master still ends, and says which worker's
+    rows are missing, which a hardware cell turns into its failure."""
+    cell = bench / "cell"
+    box = up(cell, duration_s=90)
+    procs: list[subprocess.Popen] = []
+    try:
+        spread = load_spread(local_workers=None, master_bind="127.0.0.1:5557", expect_workers=2)
+        burst = _profile(bench, BURST.replace("max_requests = 120", "max_requests = 100000"))
+        argv, env = load.locust_command(
+            burst, host=DEVICE, out_dir=cell, run_time_s=8, spread=spread
+        )
+        procs.append(_run(box, argv, env, cell, cell / "locust.log"))
+        worker = worker_command(("127.0.0.1", 5557), str(load.locustfile_path()))
+        procs += [_run(box, worker, {}, bench, bench / f"worker-{i}.log") for i in range(2)]
+        time.sleep(4)  # joined and loading
+        procs[2].kill()
+        code = procs[0].wait(120)
+    finally:
+        _end(procs)
+        box.stop()
+    assert code in (0, 1)
+    reason = distributed_load_failure(cell / "locust.log")
+    assert reason is not None and "sent no last rows" in reason, reason
+    workers = load.finalize_load_outputs(cell)["workers"]
+    assert sorted(w["done"] for w in workers.values()) == [False, True]
 
 
 def test_local_worker_processes_send_their_rows_to_the_master(bench: Path) -> None:

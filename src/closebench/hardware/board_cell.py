@@ -76,7 +76,7 @@ def distributed_load_failure(log: Path) -> str | None:
     if "Gave up waiting for workers" in text:
         return f"the remote load workers did not all join (see {log})"
     for line in text.splitlines():
-        if "refused:" in line and "load worker" in line:
+        if "load worker" in line and ("refused:" in line or "sent no last rows" in line):
             return line.split("root: ", 1)[-1].strip()
     return None
 
