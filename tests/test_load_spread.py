@@ -63,6 +63,7 @@ def test_spread_options_and_their_refusals() -> None:
         ({"local_workers": None, "master_bind": "h:1", "expect_workers": None}, "expect"),
         ({"local_workers": 2, "master_bind": "h:1", "expect_workers": 1}, "one or the other"),
         ({"local_workers": None, "master_bind": "h:99999", "expect_workers": 1}, "HOST:PORT"),
+        ({"local_workers": None, "master_bind": "0.0.0.0:5557", "expect_workers": 1}, "every"),
     ):
         with pytest.raises(UserError, match=says):
             load_spread(**kwargs)

@@ -24,6 +24,7 @@ from closebench.errors import UserError
 # --expect-workers-max-wait): a worker host that is not there fails the cell, not the lab day.
 DEFAULT_WORKER_WAIT_S = 120.0
 MAX_WORKERS = 64
+WILDCARDS = ("0.0.0.0", "*", "::", "[::]")
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,14 @@ def load_spread(
         )
     if not worker_wait_s > 0:
         raise UserError(f"--locust-worker-wait: must be > 0 s, got {worker_wait_s:g}")
+    bind = parse_host_port(master_bind, "--locust-master-bind")
+    if bind[0] in WILDCARDS:
+        raise UserError(
+            f"--locust-master-bind {master_bind}: binds every interface; give this host's "
+            "address on the lab network (locust's worker protocol is not authenticated)"
+        )
     return LoadSpread(
-        master_bind=parse_host_port(master_bind, "--locust-master-bind"),
+        master_bind=bind,
         expect_workers=expect_workers,
         worker_wait_s=worker_wait_s,
     )
