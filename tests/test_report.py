@@ -253,3 +253,34 @@ def test_bundle_renders_again_without_the_full_captures(
     assert "Traceback" not in body
     # the drawn connections come from the bundled excerpts, both vantage points
     assert body.count('alt="') >= 2 and "seen from the device" in body
+
+
+def test_run_facts_name_the_cluster_hosts_and_say_when_they_are_mixed() -> None:
+    from closebench.report.tables import _cluster_rows
+
+    worker = {"hostname": "bench-a", "kernel": "6.1", "machine": "x86_64", "cpus": 2}
+    manifest = {"cluster": {"spec": "tcp://s:8786"}, "workers": {"w1": worker}}
+    rows = dict(_cluster_rows(manifest))
+    assert rows["cluster"] == "tcp://s:8786, 1 worker(s)"
+    assert not rows["cells measured on"].startswith("MIXED")
+    manifest["workers"]["w2"] = {**worker, "hostname": "bench-b", "machine": "aarch64"}
+    assert dict(_cluster_rows(manifest))["cells measured on"].startswith("MIXED HOSTS: bench-a")
+
+
+def test_run_facts_say_where_a_boards_load_came_from() -> None:
+    from closebench.report.tables import _hardware_rows
+
+    hw = {
+        "board": "esp12e-1", "chip": "esp8266", "port": "/dev/ttyUSB0",
+        "device_address": "192.168.50.60", "http_port": 80, "capture_interface": "eth1",
+    }  # fmt: skip
+    assert _hardware_rows({}) == []
+    rows = dict(_hardware_rows({"hardware": hw}))  # a run from before the load spread
+    assert rows["board"] == (
+        "esp12e-1 (esp8266) on /dev/ttyUSB0, device 192.168.50.60:80, captured on eth1"
+    )
+    assert rows["load from"] == "this host, 1 locust process(es)"
+    remote = {"mode": "remote", "master_bind": "192.168.50.2:5557", "workers": 3}
+    rows = dict(_hardware_rows({"hardware": {**hw, "load": remote}}))
+    assert rows["load from"].startswith("3 locust worker(s) on other hosts")
+    assert "192.168.50.2:5557" in rows["load from"]

@@ -46,6 +46,30 @@ def _cluster_rows(m: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+def _hardware_rows(m: dict[str, Any]) -> list[tuple[str, str]]:
+    """A run on a real board: which board, where the load went, and from where it came."""
+    hw = m.get("hardware")
+    if not hw:
+        return []
+    spread = hw.get("load") or {"mode": "local", "workers": 1}
+    if spread.get("mode") == "remote":
+        source = (
+            f"{_s(spread.get('workers'))} locust worker(s) on other hosts, joined to the master "
+            f"at {_s(spread.get('master_bind'))}; captured on this host"
+        )
+    else:
+        source = f"this host, {_s(spread.get('workers'))} locust process(es)"
+    return [
+        (
+            "board",
+            f"{_s(hw.get('board'))} ({_s(hw.get('chip'))}) on {_s(hw.get('port'))}, device "
+            f"{_s(hw.get('device_address'))}:{_s(hw.get('http_port'))}, captured on "
+            f"{_s(hw.get('capture_interface'))}",
+        ),
+        ("load from", source),
+    ]
+
+
 def run_facts(run: RunData) -> pd.DataFrame:
     m = run.manifest
     suite = m.get("suite") or {}
@@ -65,6 +89,7 @@ def run_facts(run: RunData) -> pd.DataFrame:
             f"{_s(host.get('cpus'))} CPUs, Python {_s(host.get('python'))}",
         ),
         *_cluster_rows(m),
+        *_hardware_rows(m),
         ("tools", _s(m.get("tools"))),
         ("variants", _s(matrix.get("variants") or sorted({c.variant for c in run.cells}))),
         ("load profiles", _s(matrix.get("profiles") or sorted({c.profile for c in run.cells}))),
