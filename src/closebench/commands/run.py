@@ -30,6 +30,22 @@ def _csv(text: str | None) -> list[str] | None:
 
 
 def _matrix_args(p: argparse.ArgumentParser, *, defaults: bool) -> None:
+    _axis_args(p, defaults=defaults)
+    _execution_args(p)
+    p.add_argument(
+        "--backend",
+        choices=("emulated", "hardware"),
+        default="emulated",
+        help="hardware: the cells of one flashed variant on a real board",
+    )
+    add_source_flags(p)
+    add_speed_flag(p)
+    add_ref_flags(p, releases=True)
+    _hardware_args(p)
+
+
+def _axis_args(p: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """What is measured: the matrix's axes and each cell's times."""
     p.add_argument("--variants", help="comma list (default: all)")
     p.add_argument(
         "--profiles",
@@ -67,6 +83,10 @@ def _matrix_args(p: argparse.ArgumentParser, *, defaults: bool) -> None:
         help=f"capture after the load stops, seconds (default "
         f"{runner.DEFAULT_COOLDOWN_S:.0f}: past the longest TIME_WAIT, 120 s)",
     )
+
+
+def _execution_args(p: argparse.ArgumentParser) -> None:
+    """How and where the cells run, and what happens around them."""
     p.add_argument(
         "--jobs",
         type=int,
@@ -96,15 +116,9 @@ def _matrix_args(p: argparse.ArgumentParser, *, defaults: bool) -> None:
         action="store_true",
         help="load-test variants even when their probes contradict their manifest",
     )
-    p.add_argument(
-        "--backend",
-        choices=("emulated", "hardware"),
-        default="emulated",
-        help="hardware: the cells of one flashed variant on a real board",
-    )
-    add_source_flags(p)
-    add_speed_flag(p)
-    add_ref_flags(p, releases=True)
+
+
+def _hardware_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lab", help="hardware: lab file (or CLOSEBENCH_LAB)")
     p.add_argument("--board", help="hardware: board name in the lab file")
     p.add_argument(
@@ -217,6 +231,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     if args.backend == "hardware":
         return _run_hardware(args, matrix, console)
+    _check_emulated_options(args)
+    return _run_emulated(args, matrix, console)
+
+
+def _check_emulated_options(args: argparse.Namespace) -> None:
+    """Refuse the hardware-only options and a bad cluster spec before anything is built."""
     if args.dry_run or args.lab or args.board:
         raise UserError("--dry-run, --lab and --board belong to --backend hardware")
     if _spread_asked(args):
@@ -230,6 +250,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         parse_cluster(args.cluster)  # a bad spec is refused before anything is built
     elif args.shared_results:
         raise UserError("--shared-results belongs to --cluster")
+
+
+def _run_emulated(args: argparse.Namespace, matrix: runner.Matrix, console: Console) -> int:
     jobs = args.jobs or runner.auto_jobs(matrix)
     cells = len(matrix.cells())
     console.print(
