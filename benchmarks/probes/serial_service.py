@@ -44,6 +44,13 @@ def _watch(a: Conn, b: Conn, until: float) -> tuple[float | None, float | None]:
         seg = b.recv(0.02)
         if seg is not None and seg.payload:
             b_data = seg.t
+    if b_data is not None and a_closed is None:
+        # One read per connection per turn: B's answer can be read before a FIN or RST on A
+        # that the device sent first. The receive stamps, not the reading order, decide.
+        while (seg := a.recv(0.05)) is not None:
+            if (seg.has("F") or seg.has("R")) and seg.t <= b_data:
+                a_closed = seg.t
+                break
     return a_closed, b_data
 
 
