@@ -398,7 +398,6 @@ def _measure_step(
     from closebench.pipeline import runner
 
     variant = source_ref.at_ref(base, {repo: commit}, dirs, log)
-    variant = variant.with_device_speed(plan.device_speed)
     try:
         variant, _build = resolve(variant, "exact", log)
     except UserError as exc:
