@@ -24,10 +24,15 @@ def read_toml(path: Path | str, what: str) -> dict[str, Any]:
         raise UserError(
             f"{path}: {what} is not UTF-8 text (byte 0x{bad} at byte offset {exc.start})"
         ) from None
+    return parse_toml(text, path)
+
+
+def parse_toml(text: str, source: Path | str) -> dict[str, Any]:
+    """The table in TOML `text` read from `source` (named in the one-line error)."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: invalid TOML ({_one_line(exc)})") from None
+        raise UserError(f"{source}: invalid TOML ({_one_line(exc)})") from None
 
 
 def _read_bytes(path: Path, what: str) -> bytes:

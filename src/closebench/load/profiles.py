@@ -43,7 +43,6 @@ import math
 import os
 import shutil
 import sys
-import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,7 @@ from urllib.parse import urlsplit
 from closebench.errors import UserError, where
 from closebench.load.spread import LoadSpread
 from closebench.paths import benchmarks_dir, named_toml, toml_names
-from closebench.tomlfile import read_toml
+from closebench.tomlfile import parse_toml, read_toml
 
 # The user classes benchmarks/locustfile.py defines; kept here so a profile can be
 # validated without importing locust (which monkey-patches the whole process with gevent).
@@ -282,11 +281,7 @@ def load_profile_file(path: Path | str) -> LoadProfile:
 def profile_from_text(text: str, path: Path) -> LoadProfile:
     """A profile from its TOML text: what a remote locust worker receives from the master,
     which read it from `path` (named in errors, and the profile's name)."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: invalid TOML ({exc})") from None
-    return profile_from_table(data, path)
+    return profile_from_table(parse_toml(text, path), path)
 
 
 def profile_from_table(data: dict[str, Any], path: Path) -> LoadProfile:
