@@ -22,6 +22,7 @@ from closebench.load.profiles import (
     locust_command,
     locust_request_count,
 )
+from closebench.load.spread import LoadSpread
 
 GOOD = """
 description = "test profile"
@@ -60,7 +61,11 @@ def test_ramp_has_a_ceiling() -> None:
 def test_command_options(tmp_path: Path) -> None:
     profile = load_profile("seed-200ms")
     argv, env = locust_command(
-        profile, host="http://127.0.0.1:8080", out_dir=tmp_path, run_time_s=2.5, processes=2
+        profile,
+        host="http://127.0.0.1:8080",
+        out_dir=tmp_path,
+        run_time_s=2.5,
+        spread=LoadSpread(local_workers=2),
     )
     # the locustfile ends the run at 2.5 s by the real clock; -t is a looser safety bound
     assert argv[argv.index("-t") + 1] == "18s"

@@ -22,7 +22,7 @@ from closebench.commands.load_worker import check_worker_device
 from closebench.errors import UserError
 from closebench.hardware.board_cell import distributed_load_failure
 from closebench.load import profiles as load
-from closebench.load.spread import LoadSpread, load_spread, worker_command
+from closebench.load.spread import LoadSpread, load_spread
 
 BURST = """description = "test: 2 x 4 users, a request each 50 ms, at most 120 requests"
 user_class = "SeedUser"
@@ -194,7 +194,11 @@ def _local_processes(
     procs: list[subprocess.Popen] = []
     try:
         argv, env = load.locust_command(
-            profile, host=DEVICE, out_dir=cell, run_time_s=run_time_s, processes=2
+            profile,
+            host=DEVICE,
+            out_dir=cell,
+            run_time_s=run_time_s,
+            spread=LoadSpread(local_workers=2),
         )
         procs.append(_run(box, argv, env, cell, cell / "locust.log"))
         code = procs[0].wait(120)
@@ -219,7 +223,7 @@ def test_a_load_worker_that_dies_fails_the_cell_by_name(bench: Path) -> None:
             burst, host=DEVICE, out_dir=cell, run_time_s=8, spread=spread
         )
         procs.append(_run(box, argv, env, cell, cell / "locust.log"))
-        worker = worker_command(("127.0.0.1", 5557), str(load.locustfile_path()))
+        worker = load.locust_worker_command(("127.0.0.1", 5557))
         procs += [_run(box, worker, {}, bench, bench / f"worker-{i}.log") for i in range(2)]
         time.sleep(4)  # joined and loading
         procs[2].kill()

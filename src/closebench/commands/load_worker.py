@@ -19,8 +19,8 @@ import time
 
 from closebench.errors import UserError
 from closebench.hardware.safety import ALLOWED_NETS
-from closebench.load.profiles import MAX_RUN_TIME_S, locustfile_path
-from closebench.load.spread import parse_host_port, worker_command
+from closebench.load.profiles import MAX_RUN_TIME_S, locust_worker_command
+from closebench.load.spread import parse_host_port
 
 # A lab LAN (as the lab file's device address must be), or the benchmarking range RFC 2544
 # reserves (198.18.0.0/15), which the emulated bench uses and where the tests run workers.
@@ -70,7 +70,7 @@ def cmd_load_worker(args: argparse.Namespace) -> int:
     device = check_worker_device(args.device)
     if not 1 <= args.cells <= MAX_CELLS:
         raise UserError(f"--cells: must be 1..{MAX_CELLS}, got {args.cells}")
-    argv = worker_command(master, str(locustfile_path()))
+    argv = locust_worker_command(master)
     env = {**os.environ, "CLOSEBENCH_WORKER_DEVICE": device}
     for cell in range(1, args.cells + 1):
         print(f"cell {cell}/{args.cells}: joining the master at {args.master}", flush=True)

@@ -128,10 +128,15 @@ def device_rate(
 def harness_rate(binary: Path, seconds: float, out_dir: Path, processes: int = 2) -> dict[str, Any]:
     from closebench.capture import tcpdump as capture
     from closebench.load import profiles as load
+    from closebench.load.spread import LoadSpread
 
     profile = load.load_profile("saturate")
     argv, env = load.locust_command(
-        profile, host="http://198.18.0.2", out_dir=out_dir, run_time_s=seconds, processes=processes
+        profile,
+        host="http://198.18.0.2",
+        out_dir=out_dir,
+        run_time_s=seconds,
+        spread=LoadSpread(local_workers=processes),
     )
     spec = {
         "out_dir": str(out_dir),

@@ -49,7 +49,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from closebench.errors import UserError, where
-from closebench.load.spread import LoadSpread
+from closebench.load.spread import SINGLE, LoadSpread
 from closebench.paths import benchmarks_dir, named_toml, toml_names
 from closebench.tomlfile import parse_toml, read_toml
 
@@ -358,20 +358,15 @@ def locust_command(
     host: str,
     out_dir: Path,
     run_time_s: float | None = None,
-    processes: int = 1,
-    spread: LoadSpread | None = None,
+    spread: LoadSpread = SINGLE,
 ) -> tuple[list[str], dict[str, str]]:
     """argv and extra environment for a headless locust run of `profile` against `host`.
 
     Run it with the returned variables added to the environment, then call
-    `finalize_load_outputs(out_dir)`. `processes > 1` uses locust's own `--processes`
-    (one master, N workers on this host) for rates one gevent loop cannot reach; `spread`
-    says the same or names a master address that workers on other hosts join
-    (closebench.load.spread).
+    `finalize_load_outputs(out_dir)`. `spread` (closebench.load.spread): one process, locust's
+    own `--processes N` for rates one gevent loop cannot reach, or a master that workers on
+    other hosts join (`locust_worker_command`).
     """
-    if processes < 1:
-        raise UserError(f"load processes: must be >= 1, got {processes}")
-    spread = spread or LoadSpread(local_workers=processes)
     run_time = profile.run_time_s if run_time_s is None else run_time_s
     if not 0 < run_time <= MAX_RUN_TIME_S:
         raise UserError(f"load run time: must be in (0, {MAX_RUN_TIME_S:g}] s, got {run_time}")
@@ -380,11 +375,7 @@ def locust_command(
     # row in requests.csv; a request can take at most connect + response timeout.
     stop_timeout = math.ceil(profile.connect_timeout_s + profile.timeout_s + 1)
     argv = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(locustfile_path()),
+        *_locust(),
         "--headless",
         "--host",
         _host_url(host),
@@ -403,8 +394,6 @@ def locust_command(
         str(out_dir / "load"),
         "--csv-full-history",
         "--only-summary",
-        "--loglevel",
-        "INFO",
     ]
     argv += spread.locust_args()
     argv.append(profile.user_class)
@@ -415,6 +404,17 @@ def locust_command(
         "CLOSEBENCH_RUN_TIME_S": f"{run_time:g}",
     }
     return argv, env
+
+
+def locust_worker_command(master: tuple[str, int]) -> list[str]:
+    """argv of one locust worker joining `master` (it learns the rest from the master)."""
+    host, port = master
+    return [*_locust(), "--worker", "--master-host", host, "--master-port", str(port)]
+
+
+def _locust() -> list[str]:
+    """The start of every locust command: this Python, our locustfile, INFO logging."""
+    return [sys.executable, "-m", "locust", "-f", str(locustfile_path()), "--loglevel", "INFO"]
 
 
 # --- after the run --------------------------------------------------------------------------

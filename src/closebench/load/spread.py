@@ -14,7 +14,6 @@ capture host, and the capture itself never leaves it.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +34,10 @@ class LoadSpread:
     master_bind: tuple[str, int] | None = None  # remote workers join a master bound here
     expect_workers: int = 0  # how many remote workers the master waits for
     worker_wait_s: float = DEFAULT_WORKER_WAIT_S
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.local_workers <= MAX_WORKERS:
+            raise UserError(f"load processes: must be 1..{MAX_WORKERS}, got {self.local_workers}")
 
     @property
     def remote(self) -> bool:
@@ -122,22 +125,3 @@ def load_spread(
         expect_workers=expect_workers,
         worker_wait_s=worker_wait_s,
     )
-
-
-def worker_command(master: tuple[str, int], locustfile: str) -> list[str]:
-    """argv of one locust worker joining `master` (it learns the rest from the master)."""
-    host, port = master
-    return [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        locustfile,
-        "--worker",
-        "--master-host",
-        host,
-        "--master-port",
-        str(port),
-        "--loglevel",
-        "INFO",
-    ]
