@@ -20,9 +20,8 @@ from benchutil import DEVICE, up
 from closebench.cli import main
 from closebench.commands.load_worker import check_worker_device
 from closebench.errors import UserError
-from closebench.hardware.board_cell import distributed_load_failure
 from closebench.load import profiles as load
-from closebench.load.spread import LoadSpread, load_spread
+from closebench.load.spread import LoadSpread, load_failure, load_spread
 
 BURST = """description = "test: 2 x 4 users, a request each 50 ms, at most 120 requests"
 user_class = "SeedUser"
@@ -131,6 +130,10 @@ def _workers(box, device: str, cwd: Path, count: int) -> list[subprocess.Popen]:
     return [_run(box, argv, {}, cwd, cwd / f"worker-{i}.log") for i in range(count)]
 
 
+def _two_remote_workers() -> LoadSpread:
+    return load_spread(local_workers=None, master_bind="127.0.0.1:5557", expect_workers=2)
+
+
 def _distributed_cell(bench: Path, worker_device: str) -> tuple[int, list[int], Path]:
     """A master bound on the client namespace's loopback and two `closebench load-worker`
     processes joining it, against an lwIP 2.1.3 device; returns exit codes and the cell."""
@@ -138,7 +141,7 @@ def _distributed_cell(bench: Path, worker_device: str) -> tuple[int, list[int], 
     box = up(cell, duration_s=90)
     procs: list[subprocess.Popen] = []
     try:
-        spread = load_spread(local_workers=None, master_bind="127.0.0.1:5557", expect_workers=2)
+        spread = _two_remote_workers()
         argv, env = load.locust_command(
             _profile(bench), host=DEVICE, out_dir=cell, run_time_s=8, spread=spread
         )
@@ -172,7 +175,7 @@ def test_remote_workers_send_every_request_row_to_the_capture_host(bench: Path) 
     syns = _first_syns(cell / "capture-device.pcap")
     assert section["requests"] == len(rows) == len(syns) == 120
     assert sorted(rows["local_port"].astype(int)) == sorted(syns["port"])
-    assert distributed_load_failure(cell / "locust.log") is None
+    assert load_failure(_two_remote_workers(), cell) is None
 
 
 def test_a_worker_aimed_at_another_address_sends_nothing(bench: Path) -> None:
@@ -181,7 +184,7 @@ def test_a_worker_aimed_at_another_address_sends_nothing(bench: Path) -> None:
     assert len(_first_syns(cell / "capture-device.pcap")) == 0  # not one SYN on the wire
     workers = json.loads((cell / "load-workers.json").read_text())
     assert all("may load only 198.18.0.3" in w["refused"] for w in workers.values())
-    reason = distributed_load_failure(cell / "locust.log")
+    reason = load_failure(_two_remote_workers(), cell)
     assert reason is not None and "refused" in reason
 
 
@@ -217,7 +220,7 @@ def test_a_load_worker_that_dies_fails_the_cell_by_name(bench: Path) -> None:
     box = up(cell, duration_s=90)
     procs: list[subprocess.Popen] = []
     try:
-        spread = load_spread(local_workers=None, master_bind="127.0.0.1:5557", expect_workers=2)
+        spread = _two_remote_workers()
         burst = _profile(bench, BURST.replace("max_requests = 120", "max_requests = 100000"))
         argv, env = load.locust_command(
             burst, host=DEVICE, out_dir=cell, run_time_s=8, spread=spread
@@ -232,7 +235,7 @@ def test_a_load_worker_that_dies_fails_the_cell_by_name(bench: Path) -> None:
         _end(procs)
         box.stop()
     assert code in (0, 1)
-    reason = distributed_load_failure(cell / "locust.log")
+    reason = load_failure(_two_remote_workers(), cell)
     assert reason is not None and "sent no last rows" in reason, reason
     workers = load.finalize_load_outputs(cell)["workers"]
     assert sorted(w["done"] for w in workers.values()) == [False, True]

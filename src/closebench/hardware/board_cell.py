@@ -24,7 +24,7 @@ from closebench.hardware.ready import wait_ready
 from closebench.hardware.safety import LoadTarget
 from closebench.hardware.serialport import open_console
 from closebench.load import profiles as load
-from closebench.load.spread import SINGLE, LoadSpread
+from closebench.load.spread import SINGLE, LoadSpread, load_failure
 from closebench.pipeline.cell import CellPlan, analyse
 from closebench.schema import write_json
 
@@ -69,18 +69,6 @@ def describe_workers(spread: LoadSpread, target: LoadTarget, cells: int) -> list
     ]
 
 
-def distributed_load_failure(log: Path) -> str | None:
-    """Why a distributed load did not run as asked, from the master's log (locust and the
-    locustfile write these lines), or None."""
-    text = log.read_text(errors="replace") if log.exists() else ""
-    if "Gave up waiting for workers" in text:
-        return f"the remote load workers did not all join (see {log})"
-    for line in text.splitlines():
-        if "load worker" in line and ("refused:" in line or "sent no last rows" in line):
-            return line.split("root: ", 1)[-1].strip()
-    return None
-
-
 def _event(events: dict[str, Any], name: str) -> None:
     now = time.time()
     events[name] = {"wall": now, "capture": now}  # tcpdump stamps with this host's clock
@@ -114,7 +102,7 @@ def _play_load(
             check=False,
         )
     inner["locust_exit"] = proc.returncode
-    if reason := distributed_load_failure(cell / "locust.log"):
+    if reason := load_failure(spread, cell):
         inner["status"] = f"failed: {reason}"
 
 

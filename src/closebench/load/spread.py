@@ -14,7 +14,9 @@ capture host, and the capture itself never leaves it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from closebench.errors import UserError
@@ -125,3 +127,27 @@ def load_spread(
         expect_workers=expect_workers,
         worker_wait_s=worker_wait_s,
     )
+
+
+def load_failure(spread: LoadSpread, cell_dir: Path) -> str | None:
+    """Why a spread load did not run as asked, from the cell's load-workers.json (the master's
+    record of each worker, written by the locustfile), or None."""
+    if spread.workers == 1 and not spread.remote:
+        return None
+    path = cell_dir / "load-workers.json"
+    workers: dict[str, dict[str, Any]] = json.loads(path.read_text()) if path.exists() else {}
+    if len(workers) < spread.workers:
+        return (
+            f"{len(workers)} of the {spread.workers} load workers joined "
+            f"(see {cell_dir / 'locust.log'})"
+        )
+    for wid, worker in sorted(workers.items()):
+        if worker.get("refused"):
+            return f"load worker {wid} ({worker['host']}) refused: {worker['refused']}"
+    for wid, worker in sorted(workers.items()):
+        if not worker["done"]:
+            return (
+                f"load worker {wid} ({worker['host']}) sent no last rows (gone?): "
+                "requests.csv is short"
+            )
+    return None
