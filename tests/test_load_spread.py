@@ -18,8 +18,8 @@ import pytest
 from benchutil import DEVICE, up
 
 from closebench.cli import main
-from closebench.commands.load_worker import check_worker_device
 from closebench.errors import UserError
+from closebench.hardware.safety import check_worker_device
 from closebench.load import profiles as load
 from closebench.load.spread import LoadSpread, load_failure, load_spread
 

@@ -11,20 +11,16 @@ cells, or when a worker finds no master (locust gives up after 5 minutes).
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import subprocess
 import sys
 import time
 
 from closebench.errors import UserError
-from closebench.hardware.safety import ALLOWED_NETS
+from closebench.hardware.safety import check_worker_device
 from closebench.load.profiles import MAX_RUN_TIME_S, locust_worker_command
 from closebench.load.spread import parse_host_port
 
-# A lab LAN (as the lab file's device address must be), or the benchmarking range RFC 2544
-# reserves (198.18.0.0/15), which the emulated bench uses and where the tests run workers.
-WORKER_TARGET_NETS = (*ALLOWED_NETS, ipaddress.IPv4Network("198.18.0.0/15"))
 # After a worker ends, its master is still quitting for about a second (locust sleeps 0.5 s
 # for the last reports): the next cell's worker must not knock on that one.
 BETWEEN_CELLS_S = 3.0
@@ -49,20 +45,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--cells", type=int, default=1, help="cells to join, one after another (default 1)"
     )
     p.set_defaults(func=cmd_load_worker)
-
-
-def check_worker_device(text: str) -> str:
-    """The device address a worker may load: a private, link-local or benchmarking address."""
-    try:
-        addr = ipaddress.IPv4Address(text)
-    except ValueError:
-        raise UserError(f"--device {text!r}: not an IPv4 address") from None
-    if not any(addr in net for net in WORKER_TARGET_NETS):
-        raise UserError(
-            f"--device {addr}: not a lab address (RFC 1918, link-local or 198.18.0.0/15); "
-            "refusing to send load to it"
-        )
-    return str(addr)
 
 
 def cmd_load_worker(args: argparse.Namespace) -> int:

@@ -3,7 +3,9 @@ address is private (RFC 1918) or link-local and sits in the capture interface's 
 
 Why so strict: the load generator opens connections as fast as a profile says; pointed at a
 typo'd public address it would be an unsolicited flood. Requiring the address to be on the
-wired side of the lab's own access point keeps every packet inside the lab.
+wired side of the lab's own access point keeps every packet inside the lab. A load worker on
+another host (`closebench load-worker`) has no lab file: it loads only the address it was
+started with, and only a lab or benchmarking address (check_worker_device).
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ ALLOWED_NETS = tuple(
     ipaddress.IPv4Network(n)
     for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16")
 )
+
+# A lab LAN (as the lab file's device address must be), or the benchmarking range RFC 2544
+# reserves (198.18.0.0/15), which the emulated bench uses and where the tests run workers.
+WORKER_TARGET_NETS = (*ALLOWED_NETS, ipaddress.IPv4Network("198.18.0.0/15"))
 
 IfaceReader = Callable[[str], Sequence[ipaddress.IPv4Interface]]
 
@@ -148,3 +154,17 @@ def check_board_variant(lab: Lab, board: Board, variant_name: str, variant_chip:
             f"variant {variant_name!r} is for {variant_chip} but board {board.name!r} is "
             f"{board.chip} ({lab.file})"
         )
+
+
+def check_worker_device(text: str) -> str:
+    """The device address a worker may load: a private, link-local or benchmarking address."""
+    try:
+        addr = ipaddress.IPv4Address(text)
+    except ValueError:
+        raise UserError(f"--device {text!r}: not an IPv4 address") from None
+    if not any(addr in net for net in WORKER_TARGET_NETS):
+        raise UserError(
+            f"--device {addr}: not a lab address (RFC 1918, link-local or 198.18.0.0/15); "
+            "refusing to send load to it"
+        )
+    return str(addr)
