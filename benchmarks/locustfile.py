@@ -2,9 +2,11 @@
 
 Run through `closebench.load.profiles.locust_command`, which passes the profile in the environment:
   CLOSEBENCH_PROFILE       path of the load profile (TOML); default: seed-1s
-  CLOSEBENCH_REQUESTS_CSV  where one row per request goes (each process writes a part)
+  CLOSEBENCH_REQUESTS_CSV  where one row per request goes (the only process, or the master,
+                           writes its parts; workers send theirs to the master)
   CLOSEBENCH_PROCESSES     how many locust processes share the profile's max_requests
   CLOSEBENCH_RUN_TIME_S    the load phase length (the ramp shape stops at it)
+  CLOSEBENCH_WORKER_DEVICE on a `closebench load-worker`: the only address it may load
 
 Users:
   SeedUser       the original ESP8266 test: `HEAD /` on a new connection, at a fixed pace.
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import itertools
-import json
 import logging
 import os
 import re
@@ -52,6 +53,7 @@ from closebench.load.profiles import (
     load_profile_file,
     profile_from_text,
 )
+from closebench.schema import write_json
 
 
 def _profile() -> LoadProfile:
@@ -79,7 +81,7 @@ class RequestLog:
     def __init__(self, target: str | None) -> None:
         self.target = target
         self.rows: list[str] = []
-        self.file: Any = None
+        self.parts: dict[str, Any] = {}  # open part files, kept open for the whole run
         self.lock = threading.Lock()
         self.sent = 0
 
@@ -110,12 +112,9 @@ class RequestLog:
 
     def write_part(self, part: str, rows: list[str]) -> None:
         """Append rows to requests.csv.part-<part> (finalize_load_outputs merges the parts)."""
-        if self.file is None:
-            self.file = {}
-        fh = self.file.get(part)
+        fh = self.parts.get(part)
         if fh is None:
-            # Kept open for the whole run (closed at exit): one handle per part.
-            fh = self.file[part] = Path(f"{self.target}.part-{part}").open("w")  # noqa: SIM115
+            fh = self.parts[part] = Path(f"{self.target}.part-{part}").open("w")  # noqa: SIM115
             fh.write(ROWS_HEADER)
         fh.write("".join(rows))
         fh.flush()
@@ -177,15 +176,20 @@ def _adopt_master_settings(environment: Any, **_: Any) -> None:
     PROCESSES = max(1, int(opts.closebench_workers))
 
 
+def _worker_record(worker_id: str, host: str) -> dict[str, Any]:
+    """The master's entry for a worker in load-workers.json, made on its first message."""
+    return WORKERS.setdefault(
+        worker_id, {"host": host, "requests": 0, "done": False, "clock_gap_s": []}
+    )
+
+
 def _receive_rows(environment: Any, msg: Any, **_: Any) -> None:
     data = msg.data
-    info = WORKERS.setdefault(
-        msg.node_id, {"host": data["host"], "requests": 0, "done": False, "clock_gap_s": []}
-    )
+    info = _worker_record(msg.node_id, data["host"])
     # receive time minus send time: the transfer plus how far the worker's clock is behind
     # ours (requests.csv start times come from the worker's clock)
-    gap = round(time.time() - data["sent_epoch_s"], 4)
-    info["clock_gap_s"] = [min([gap, *info["clock_gap_s"]]), max([gap, *info["clock_gap_s"]])]
+    gaps = [round(time.time() - data["sent_epoch_s"], 4), *info["clock_gap_s"]]
+    info["clock_gap_s"] = [min(gaps), max(gaps)]
     if data.get("refused") and "refused" not in info:
         info["refused"] = data["refused"]
         environment.process_exit_code = 2
@@ -216,23 +220,21 @@ def _collect_last_rows(runner: Any) -> None:
     """On the master, before it quits: every worker's last rows (its in-flight requests may
     take up to connect + response timeout to end)."""
     _ask_workers_for_last_rows(runner)
-    end = time.monotonic() + PROFILE.connect_timeout_s + PROFILE.timeout_s + 5
+    end = time.monotonic() + PROFILE.longest_request_s + 5
     ids = [client.id for client in runner.clients.all]
     while time.monotonic() < end and not all(WORKERS.get(i, {}).get("done") for i in ids):
         gevent.sleep(0.1)
     for i in ids:
         if not WORKERS.get(i, {}).get("done"):
-            # kept in load-workers.json too, also when it never sent a row (ids: HOST_uuid)
-            WORKERS.setdefault(
-                i, {"host": i.rsplit("_", 1)[0], "requests": 0, "done": False, "clock_gap_s": []}
-            )
+            # in load-workers.json too when it never sent a row (locust's ids: HOST_uuid)
+            _worker_record(i, i.rsplit("_", 1)[0])
             logging.error("load worker %s sent no last rows (gone?): requests.csv is short", i)
 
 
 def _send_last_rows(environment: Any, msg: Any, **_: Any) -> None:
     """On a worker: start no new request, let the ones in flight end, send the rest."""
     DEADLINE[0] = float("-inf")
-    end = time.monotonic() + PROFILE.connect_timeout_s + PROFILE.timeout_s + 1
+    end = time.monotonic() + PROFILE.longest_request_s + 1
     while IN_FLIGHT[0] and time.monotonic() < end:
         gevent.sleep(0.05)
     REQUEST_LOG.flush(done=True, in_flight=IN_FLIGHT[0])
@@ -241,8 +243,7 @@ def _send_last_rows(environment: Any, msg: Any, **_: Any) -> None:
 def _write_worker_record(environment: Any) -> None:
     if REQUEST_LOG.target is None or not isinstance(environment.runner, MasterRunner):
         return
-    path = Path(REQUEST_LOG.target).with_name("load-workers.json")
-    path.write_text(json.dumps(WORKERS, indent=1, sort_keys=True))
+    write_json(Path(REQUEST_LOG.target).with_name("load-workers.json"), WORKERS)
 
 
 @events.request.add_listener

@@ -129,6 +129,11 @@ class LoadProfile:
     ramp: Ramp | None = None
     phases: tuple[Phase, ...] = ()
 
+    @property
+    def longest_request_s(self) -> float:
+        """The longest one request can take: its connect timeout plus its response timeout."""
+        return self.connect_timeout_s + self.timeout_s
+
     def nominal_rate(self) -> float:
         """Requests per second the profile asks for at its peak (pacing per user)."""
         users = self.ramp.max_users if self.ramp else self.users
@@ -372,8 +377,8 @@ def locust_command(
         raise UserError(f"load run time: must be in (0, {MAX_RUN_TIME_S:g}] s, got {run_time}")
     out_dir = Path(out_dir)
     # Let in-flight requests finish when time is up, so every SYN in the capture has its
-    # row in requests.csv; a request can take at most connect + response timeout.
-    stop_timeout = math.ceil(profile.connect_timeout_s + profile.timeout_s + 1)
+    # row in requests.csv.
+    stop_timeout = math.ceil(profile.longest_request_s + 1)
     argv = [
         *_locust(),
         "--headless",
