@@ -13,12 +13,14 @@ was lost on the link.
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from pathlib import Path
 
+from closebench.bench.netsetup import DEVICE_IP
 from closebench.capture.pcapfile import iter_records
 
-DEVICE_IP = bytes([198, 18, 0, 2])
+DEVICE = ipaddress.IPv4Address(DEVICE_IP).packed
 
 
 def _frames(pcap: Path) -> list[bytes]:
@@ -27,7 +29,7 @@ def _frames(pcap: Path) -> list[bytes]:
 
 def _device_mac(frames: list[bytes]) -> bytes:
     for frame in frames:  # the source MAC of an IPv4 frame sent from the device's address
-        if frame[12:14] == b"\x08\x00" and frame[26:30] == DEVICE_IP:
+        if frame[12:14] == b"\x08\x00" and frame[26:30] == DEVICE:
             return frame[6:12]
     raise AssertionError("no frame from the device in the capture")
 
