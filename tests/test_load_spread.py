@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from analysis_oracle import tshark_available
 from benchutil import DEVICE, up
 
 from closebench.cli import main
@@ -98,6 +99,8 @@ def test_the_emulated_backend_refuses_the_spread_options(capsys) -> None:
 
 def _first_syns(pcap: Path) -> pd.DataFrame:
     """tshark: each connection's first SYN towards the device's port 80."""
+    if not tshark_available():
+        pytest.skip("tshark is not installed (run through ./dev)")
     out = subprocess.run(
         ["tshark", "-r", str(pcap), "-Y",
          "tcp.dstport == 80 && tcp.flags.syn == 1 && tcp.flags.ack == 0 "
