@@ -9,15 +9,23 @@ Rules (pyperf's compare_to, adapted to close faults):
   - rates (stack fault rate overall and per close_kind, duels, connections active after the load):
     Fisher's exact test when an expected count is < 5 (faults are rare; the normal
     approximation is wrong there), else the pooled two-proportion z-test.
-  - teardown_ms p99 (log ratio) and teardown packets per connection (difference of means):
-    bootstrap under the null (both samples drawn from the pooled sample, fixed seed); the
-    bootstrap gives the null distribution's centre and SE and the p-value is its normal tail,
-    so small Holm thresholds are reachable without 10^5 resamples.
+  - teardown_ms p99, as the log ratio now/base: each sample is bootstrapped on its own (fixed
+    seed), the two bootstrap variances add, and the p-value is the normal tail of the observed
+    log ratio over that SE (a Wald test). Not from the pooled sample: under a real change that
+    mixes a short and a long tail and inflates the SE of a tail quantile (bootstrap_p99).
+  - teardown packets per connection, as the difference of means: bootstrap under the null
+    (both sides drawn from the pooled histogram, fixed seed); the p-value is the normal tail
+    of the observed difference given the null distribution's centre and SE.
+  Both take the normal tail rather than counting resamples, so small Holm thresholds are
+  reachable without 10^5 resamples.
 - A metric regresses only when significant AND at least the minimum effect in the worse
   direction; significant but smaller than the minimum effect is "same".
 - The device's peak PCBs, a figure of the device's own timeline without a sample, uses a
   tolerance: the largest of an absolute floor, a relative margin and the spread of the
   baseline's repetitions of that cell. It carries no p-value and is outside alpha.
+- Repetitions of one cell group that disagree beyond their intervals (stack-fault rate, 95 %
+  Wilson intervals that do not all overlap, docs/repetitions.md) are named in the notes, on
+  either side, and their stack-fault rows say so (regress/stability.py); the verdicts stand.
 - The after-load max is shown but not judged: it is the largest of one cell's per-connection
   after-load times, so a single rare duel moves it by seconds (measured: the shipped
   nodemcu-2016 baseline re-measured unchanged, one cell had one duel of 17 s where the
@@ -47,6 +55,7 @@ from closebench.regress.baseline import (
     harness_of,
     load_run,
 )
+from closebench.regress.stability import unstable_repetitions
 
 VERDICTS = ("regressed", "improved", "not significant", "same")
 FAULT_KINDS = tuple(k for k in CLOSE_KINDS if k != "graceful")
@@ -111,7 +120,7 @@ class Row:
     p_adj: float | None = None
     verdict: str = "same"
     note: str = ""
-    test: str = ""  # "fisher", "z", "bootstrap", "tolerance", ""
+    test: str = ""  # "fisher", "z", "bootstrap", "tolerance", or "" when nothing was tested
 
     @property
     def delta(self) -> float | None:
@@ -363,7 +372,7 @@ def tolerance_rows(
 def _after_load_max_row(base: CellStats, now: CellStats, label: str) -> Row:
     """Shown, not judged (module docstring): "same" when equal, else "not significant"."""
     b, n = _f(base.after_load_ms_max), _f(now.after_load_ms_max)
-    row = Row(now.variant, label, "after-load max", b, n, "ms", test="none")
+    row = Row(now.variant, label, "after-load max", b, n, "ms")
     row.verdict = "same" if b == n else "not significant"
     row.note = "max of one cell's sample: not tested (see active after load, teardown p99)"
     return row
@@ -449,9 +458,8 @@ def compare_pairs(
     spread_from: Iterable[CellStats] | None = None,
 ) -> Comparison:
     """Rows for every (label, base, now) pair, one Holm family, verdicts."""
-    spreads = repetition_spread(
-        spread_from if spread_from is not None else [b for _, b, _ in pairs]
-    )
+    base_cells = list(spread_from if spread_from is not None else [b for _, b, _ in pairs])
+    spreads = repetition_spread(base_cells)
     rows: list[Row] = []
     for label, base, now in pairs:
         _check_params(label, base, now)
@@ -463,6 +471,7 @@ def compare_pairs(
         for label, b, n in pairs
         if b.capture_complete is False or n.capture_complete is False
     ]
+    notes += unstable_repetitions(pairs, base_cells, rows, base_label, now_label)
     return Comparison(title, base_label, now_label, th, rows, notes)
 
 

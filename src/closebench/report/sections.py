@@ -16,10 +16,10 @@ from typing import Any
 import pandas as pd
 
 from closebench.report import display as show
-from closebench.report import figures, headline, tables
+from closebench.report import figures, headline, stability, tables
 from closebench.report.data import RunData, load_run
 from closebench.report.pcap import connection_segments, write_excerpt
-from closebench.report.stats import close_kind_mix, fault_table
+from closebench.report.stats import cell_counts, close_kind_mix, fault_column, fault_table
 
 
 def guarded(func: Callable[..., None]) -> Callable[..., None]:
@@ -66,17 +66,16 @@ def answer(run: RunData) -> None:
     """The first screen: the headline figure, sentences from the data, what each stack ran."""
     table = headline.excess_table(run)
     if table.empty:
-        show.note(
-            "No stack-fault figures: re-derive old runs with `closebench report RUN --reanalyse`."
-        )
+        show.note("No connections were analysed, so there is nothing to compare yet.")
         return
-    show.display(
-        show.HTML(
-            '<ul class="cb-answer">'
-            + "".join(f"<li>{show.html.escape(t)}</li>" for t in headline.sentences(table))
-            + "</ul>"
+    answer_sentences(headline.sentences(table))
+    if fault_column(run.connections) == "faulty":
+        show.note(
+            "This run predates the stack-fault column: its rates count every faulty close, "
+            "link-loss recoveries included. Re-derive it with `closebench report RUN "
+            "--reanalyse` to tell them apart."
         )
-    )
+    repetition_warning(run)
     show.fig(figures.excess_forest(table), "Only the control was measured: nothing to compare.")
     lines = []
     for variant in dict.fromkeys(c.variant for c in run.cells):
@@ -102,12 +101,44 @@ def answer(run: RunData) -> None:
                         strict=True,
                     )
                 ],
-            ).drop(columns=["excess_low", "excess_high"]),
+                unstable=table["unstable"].map({True: "repetitions disagree", False: ""}),
+            ).drop(columns=["excess_low", "excess_high", "counted"]),
             "Stack faults: RST instead of or after FIN, half-closed, abandoned, refused, SYN "
             "unanswered, and graceful closes with retransmissions the link did not cause. Loss "
             "recovery: graceful closes whose retransmissions follow packets the link lost. "
             "Excess: percentage points above the Linux control, Newcombe 95% interval.",
         )
+
+
+def answer_sentences(said: list[str]) -> None:
+    """The first FIRST_SCREEN sentences as a list; the rest folded under it, counted aloud."""
+    shown, rest = said[: headline.FIRST_SCREEN], said[headline.FIRST_SCREEN :]
+    items = "".join(f"<li>{show.html.escape(t)}</li>" for t in shown)
+    if rest:
+        items += (
+            f'<li style="font-style:italic">The first screen shows {len(shown)} of {len(said)} '
+            f"sentences; the other {len(rest)} are folded just below.</li>"
+        )
+    show.display(show.HTML(f'<ul class="cb-answer">{items}</ul>'))
+    if rest:
+        with show.folded(f"{len(rest)} more sentence{'s' if len(rest) > 1 else ''}"):
+            show.bullets(rest)
+
+
+def repetition_warning(run: RunData) -> None:
+    """Conditions whose repetitions disagree beyond their intervals, naming the cells."""
+    found = stability.disagreements(cell_counts(run))
+    if not found:
+        return
+    head = (
+        f"Unstable: in {len(found)} condition{'s' if len(found) > 1 else ''} the repetitions "
+        "disagree beyond their 95% Wilson intervals, so the pooled rate and interval there "
+        "understate the spread between runs (docs/repetitions.md; every repetition in section 2):"
+    )
+    items = "".join(f"<li>{show.html.escape(d.text())}</li>" for d in found)
+    show.display(
+        show.HTML(f'<div class="cb-warn">⚠ {show.html.escape(head)}<ul>{items}</ul></div>')
+    )
 
 
 @guarded
@@ -158,6 +189,14 @@ def fault_rates(run: RunData) -> None:
         "Loss recovery: graceful closes that retransmitted after the link lost a packet.",
     )
     show.fig(figures.fault_heatmap(fault_table(run)), "No cells to compare.")
+    found = stability.disagreements(cell_counts(run))
+    if found:
+        show.display(show.HTML("<h3>Repetitions that disagree</h3>"))
+        show.table(
+            stability.repetition_table(found),
+            "Conditions whose repetitions' 95% Wilson intervals on the fault rate do not all "
+            "overlap (docs/repetitions.md): their pooled interval above is too narrow.",
+        )
     side = tables.lwip_side_by_side(run)
     if not side.empty:
         show.display(show.HTML("<h3>lwIP releases side by side</h3>"))

@@ -11,11 +11,16 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from closebench.report import stability
 from closebench.report.data import RunData
 from closebench.teardown.classify import CLOSE_KINDS
 from closebench.teardown.rates import wilson as analysis_wilson
 
 RESET_KINDS = ("rst_device", "rst_client", "rst_after_fin")
+CELL_COUNT_COLUMNS = [
+    "cell_id", "stack", "condition", "repetition", "ok", "status",
+    "connections", "faulty", "loss_recovery", "duels",
+]  # fmt: skip
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:
@@ -29,51 +34,110 @@ def wilson(k: int, n: int) -> tuple[float, float]:
     return analysis_wilson(k, n)
 
 
-def fault_table(run: RunData) -> pd.DataFrame:
-    """One row per stack x condition: cells, connections, stack faults, rate, CI, loss
-    recovery, duels. The rate is of stack faults (results/README.md); a run of schema 1,
-    which has no stack_fault column, falls back to `faulty`.
+def fault_column(conns: pd.DataFrame) -> str:
+    """The column every rate of the report counts: `stack_fault`, or in a run of schema 1
+    (before stack_fault existed) `faulty`, which also counts closes the link's loss caused."""
+    return "stack_fault" if "stack_fault" in conns or "faulty" not in conns else "faulty"
 
-    Cells that failed or have no analysis still get a row (with n = 0 and a status) so
-    the reader sees the hole instead of a silently missing line.
+
+def cell_counts(run: RunData) -> pd.DataFrame:
+    """One row per cell of the manifest: its connections, faults, loss recoveries and duels
+    (0 for a cell that failed or captured nothing). The report's only count of faults: the
+    fault table, the excess table and the repetition check (report/stability.py) all pool it.
     """
     conns = run.connections
+    column = fault_column(conns)
+    parts = dict(tuple(conns.groupby("cell_id"))) if "cell_id" in conns else {}
     rows = []
-    groups: dict[tuple[str, str], list] = {}
     for cell in run.cells:
-        groups.setdefault((cell.stack, cell.condition), []).append(cell)
-    for (stack, condition), cells in groups.items():
-        ids = [c.id for c in cells if c.ok]
-        sub = conns[conns["cell_id"].isin(ids)] if not conns.empty else conns
-        n = len(sub)
-        column = "stack_fault" if "stack_fault" in sub else "faulty"
-        k = int(sub[column].sum()) if n and column in sub else 0
-        recovered = int(sub["loss_recovery"].sum()) if n and "loss_recovery" in sub else 0
-        duels = int(sub["duel"].sum()) if n and "duel" in sub else 0
-        lo, hi = wilson(k, n)
-        failed = [c for c in cells if not c.ok]
-        status = "ok" if not failed else "; ".join(f"r{c.repetition} {c.status}" for c in failed)
+        sub = parts.get(cell.id) if cell.ok else None
+        sub = sub if sub is not None else conns.iloc[:0]
+        rows.append(
+            {
+                "cell_id": cell.id,
+                "stack": cell.stack,
+                "condition": cell.condition,
+                "repetition": cell.repetition,
+                "ok": cell.ok,
+                "status": cell.status,
+                "connections": len(sub),
+                "faulty": _true(sub, column),
+                "loss_recovery": _true(sub, "loss_recovery"),
+                "duels": _true(sub, "duel"),
+            }
+        )
+    return pd.DataFrame(rows, columns=CELL_COUNT_COLUMNS)
+
+
+def _true(frame: pd.DataFrame, column: str) -> int:
+    return int(frame[column].astype(bool).sum()) if column in frame else 0
+
+
+def condition_counts(run: RunData) -> pd.DataFrame:
+    """`cell_counts` pooled per stack x condition (repetitions together), in stack order, with
+    the most frequent faulty close kind and whether the repetitions disagree (stability.py)."""
+    cells = cell_counts(run)
+    if cells.empty:
+        return pd.DataFrame()
+    unstable = {(d.stack, d.condition) for d in stability.disagreements(cells)}
+    rows = []
+    for (stack, condition), part in cells.groupby(["stack", "condition"], sort=False):
+        failed = [
+            f"r{r} {s}"
+            for r, s, ok in part[["repetition", "status", "ok"]].itertuples(index=False)
+            if not ok
+        ]
         rows.append(
             {
                 "stack": stack,
                 "condition": condition,
-                "cells": len(ids),
-                "connections": n,
-                "faulty": k,
-                "rate": k / n if n else math.nan,
-                "loss_recovery": recovered,
-                "ci_low": lo,
-                "ci_high": hi,
-                "duels": duels,
-                "status": status,
+                "cells": int(part["ok"].sum()),
+                "connections": int(part["connections"].sum()),
+                "faulty": int(part["faulty"].sum()),
+                "loss_recovery": int(part["loss_recovery"].sum()),
+                "duels": int(part["duels"].sum()),
+                "status": "; ".join(failed) or "ok",
+                "dominant_kind": _dominant_kind(run.connections, part["cell_id"]),
+                "unstable": (stack, condition) in unstable,
             }
         )
     frame = pd.DataFrame(rows)
-    if frame.empty:
-        return frame
     order = {s: i for i, s in enumerate(run.stacks)}
     frame["_o"] = frame["stack"].map(order)
     return frame.sort_values(["_o", "condition"]).drop(columns="_o").reset_index(drop=True)
+
+
+def _dominant_kind(conns: pd.DataFrame, cell_ids: pd.Series) -> str | None:
+    """The most frequent close kind among the faulty connections of these cells."""
+    column = fault_column(conns)
+    if column not in conns or "close_kind" not in conns:
+        return None
+    sub = conns[conns["cell_id"].isin(cell_ids)]
+    faulty = sub[sub[column].astype(bool)]
+    if faulty.empty:
+        return None
+    return str(faulty["close_kind"].astype(str).value_counts().idxmax())
+
+
+def fault_table(run: RunData) -> pd.DataFrame:
+    """One row per stack x condition: cells, connections, stack faults, rate, CI, loss
+    recovery, duels, whether its repetitions disagree. The rate is of stack faults
+    (results/README.md); a run of schema 1, which has no stack_fault column, falls back to
+    `faulty` (fault_column).
+
+    Cells that failed or have no analysis still get a row (with n = 0 and a status) so
+    the reader sees the hole instead of a silently missing line.
+    """
+    frame = condition_counts(run)
+    if frame.empty:
+        return frame
+    n, k = frame["connections"], frame["faulty"]
+    bounds = [wilson(int(a), int(b)) for a, b in zip(k, n, strict=True)]
+    return frame.assign(
+        rate=[a / b if b else math.nan for a, b in zip(k, n, strict=True)],
+        ci_low=[lo for lo, _ in bounds],
+        ci_high=[hi for _, hi in bounds],
+    )
 
 
 def fmt_rate(rate: float, lo: float, hi: float) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from closebench.report.data import RunData
+from closebench.report.stability import disagreements
+from closebench.report.stats import cell_counts
 from closebench.report.tables import fault_rate_display, run_facts, verdicts
 
 
@@ -44,6 +46,12 @@ def summary_markdown(run: RunData) -> str:
         "\n## Run\n",
         markdown_table(run_facts(run).rename(columns={"": "fact"})),
     ]
+    unstable = disagreements(cell_counts(run))
+    if unstable:
+        parts += [
+            "\n## Unstable: repetitions that disagree beyond their 95% intervals\n",
+            "".join(f"- {d.text()}\n" for d in unstable),
+        ]
     if run.problems:
         parts += ["\n## Missing or unreadable data\n", *[f"- {p}\n" for p in run.problems]]
     return "\n".join(parts)
