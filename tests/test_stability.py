@@ -18,7 +18,8 @@ from regress_fixture import CellModel, sample_stats, write_run
 from closebench.cli import main
 from closebench.regress.compare import Thresholds, compare_pairs
 from closebench.regress.stability import ROW_NOTE, group_disagreements
-from closebench.report import headline, stability
+from closebench.report import display as show
+from closebench.report import headline, sections, stability
 from closebench.report.stats import cell_counts, fault_table
 from closebench.teardown.rates import Rate
 
@@ -137,3 +138,21 @@ def test_cli_regress_says_so_and_names_the_cells(
     assert "unstable in now: repetitions disagree beyond their 95% Wilson intervals" in out
     assert cid in out
     assert "repetitions disagree (see notes)" in (tmp_path / "r.md").read_text()
+
+
+def test_the_answer_warns_and_names_the_cells(monkeypatch: pytest.MonkeyPatch) -> None:
+    html: list[str] = []
+    monkeypatch.setattr(show, "display", lambda obj, *a, **k: html.append(obj.data))
+    steady = hand_run(
+        {CONTROL: {BURST: [(0, 100), (1, 100)]}, "esp": {BURST: [(9, 100), (12, 100)]}}
+    )
+    sections.repetition_warning(steady)
+    assert html == []
+    shaky = hand_run(
+        {CONTROL: {BURST: [(0, 100), (1, 100)]}, "esp": {BURST: [(2, 100), (40, 100)]}}
+    )
+    sections.repetition_warning(shaky)
+    (page,) = html
+    assert "Unstable: in 1 condition the repetitions disagree beyond their 95% Wilson" in page
+    assert "esp__burst__ideal__r2 40/100 = 40.0% [30.9%–49.8%] lies wholly above" in page
+    assert "esp__burst__ideal__r1 2/100" in page
