@@ -9,10 +9,11 @@ Rules (pyperf's compare_to, adapted to close faults):
   - rates (stack fault rate overall and per close_kind, duels, connections active after the load):
     Fisher's exact test when an expected count is < 5 (faults are rare; the normal
     approximation is wrong there), else the pooled two-proportion z-test.
-  - teardown_ms p99, as the log ratio now/base: each sample is bootstrapped on its own (fixed
-    seed), the two bootstrap variances add, and the p-value is the normal tail of the observed
-    log ratio over that SE (a Wald test). Not from the pooled sample: under a real change that
-    mixes a short and a long tail and inflates the SE of a tail quantile (bootstrap_p99).
+  - teardown_ms p99, as the log ratio now/base (1 ms added to each p99 so a 0 stays finite):
+    each sample is bootstrapped on its own (fixed seed), the two bootstrap variances add, and
+    the p-value is the normal tail of the observed log ratio over that SE (a Wald test). Not
+    from the pooled sample: under a real change that mixes a short and a long tail and
+    inflates the SE of a tail quantile (bootstrap_p99).
   - teardown packets per connection, as the difference of means: bootstrap under the null
     (both sides drawn from the pooled histogram, fixed seed); the p-value is the normal tail
     of the observed difference given the null distribution's centre and SE.
