@@ -158,3 +158,24 @@ def test_the_answer_warns_and_names_the_cells(monkeypatch: pytest.MonkeyPatch) -
     assert "Unstable: in 1 condition the repetitions disagree beyond their 95% Wilson" in page
     assert "esp__burst__ideal__r2 40/100 = 40.0% [30.9%–49.8%] lies wholly above" in page
     assert "esp__burst__ideal__r1 2/100" in page
+
+
+def test_cli_regress_pair_names_the_unstable_side(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = write_run(tmp_path, "run", 5, reps=3)
+    bad = write_run(
+        tmp_path,
+        "bad",
+        6,
+        models={"nodemcu-3.0": CellModel().with_kind("half_closed", 0.3)},
+        reps=3,
+    )
+    cid = "nodemcu-3.0__head-5rps__wifi-lossy__r3"
+    for name in ("connections.parquet", "metrics.json"):
+        shutil.copy(bad / cid / name, run / cid / name)
+    main(["regress", "--run", str(run), "--pair", "nodemcu-2016:nodemcu-3.0"])
+    out = capsys.readouterr().out.replace("\n", " ")
+    assert "unstable in nodemcu-3.0: repetitions disagree" in out
+    assert "unstable in nodemcu-2016" not in out
+    assert cid in out
