@@ -115,6 +115,9 @@ def test_compare_notes_the_unstable_group_and_marks_its_rows() -> None:
     marked = {r.cell for r in comp.rows if ROW_NOTE in r.note}
     assert marked == {f"nodemcu-2016__head-5rps__wifi-lossy__r{i}" for i in (1, 2, 3)}
     assert all(r.metric == "stack fault rate" for r in comp.rows if ROW_NOTE in r.note)
+    # Row.test as documented: the test that gave p_raw, or "" when nothing was tested
+    assert {r.test for r in comp.rows} <= {"fisher", "z", "bootstrap", "tolerance", ""}
+    assert all(r.test == "" for r in comp.rows if r.p_raw is None and r.test != "tolerance")
 
 
 def test_cli_regress_says_so_and_names_the_cells(
