@@ -1,0 +1,169 @@
+"""The known-bug catalogue: parsing and one-line validation errors, the judging of measured
+values, the table; and one fix pair run end to end on the bench, checked against tshark."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from closebench.bench import exact_source
+from closebench.bugs import table
+from closebench.bugs.catalogue import Condition, bugs_dir, load_bug, load_catalogue
+from closebench.bugs.judge import judge
+from closebench.bugs.runner import run_pair
+from closebench.errors import UserError
+from closebench.variants.manifest import load_variant
+
+ENTRY = bugs_dir() / "lwip-34111-ack-in-listen-rst-seq.toml"
+
+
+def test_the_shipped_catalogue_has_eight_cited_entries() -> None:
+    bugs = load_catalogue()
+    assert len(bugs) >= 8
+    for bug in bugs:
+        assert bug.report["url"].startswith("https://"), bug.id
+        assert len(bug.fix["commit"]) == 40, bug.id
+        assert bug.verification.startswith("Read"), bug.id
+        # every stack is either measured or excluded with a reason
+        assert bug.pairs or bug.pair_status, bug.id
+
+
+def _broken(tmp_path: Path, old: str, new: str) -> Path:
+    text = ENTRY.read_text()
+    assert old in text, old
+    path = tmp_path / ENTRY.name
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ('layer = "stack"', 'layer = "kernel"', "field layer:"),
+        ('title = "RST', 'titel = "RST', "field title: missing"),
+        ("b9c17dd1f0a7095c069ee414c539a134415f42b2", "b9c17dd1", "field fix.commit:"),
+        ('probe = "ack_to_listen"', 'probe = "no_such_probe"', "field trigger.probe:"),
+        ('behaviour = "ack_to_listen_rst"', 'behaviour = "rst"', "field trigger.behaviour:"),
+        ('present = { equals = "ack+1" }', 'present = { exactly = "ack+1" }', "signature.present"),
+        ('"nodemcu-3.0" = "nodemcu', 'nodemcu-3.0 = "nodemcu', "field applies.nodemcu-3:"),
+        ('variant = "nodemcu-3.0"', 'variant = "nodemcu-9"', "field pairs[0].variant:"),
+        ('repo = "lwip-tcpip/lwip"', 'repo = "lwip"', "field report.repo:"),
+    ],
+)
+def test_a_bad_field_is_one_line_naming_file_and_field(
+    tmp_path: Path, old: str, new: str, field: str
+) -> None:
+    with pytest.raises(UserError) as err:
+        load_bug(_broken(tmp_path, old, new))
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path / ENTRY.name}: ") and field in message, message
+    assert "\n" not in message
+
+
+def test_an_entry_with_no_stack_must_say_why(tmp_path: Path) -> None:
+    data = tomllib.loads(ENTRY.read_text())
+    assert "pair_status" not in data
+    text = ENTRY.read_text().split("[applies]")[0]  # no stack, no pair, no pair_status
+    path = tmp_path / ENTRY.name
+    path.write_text(text)
+    with pytest.raises(UserError, match=r"field applies: names no variant"):
+        load_bug(path)
+
+
+def test_conditions_and_bounds() -> None:
+    assert Condition("above", 12).holds(">= 13.0")  # a lower bound past the threshold
+    assert not Condition("below", 12).holds(">= 13.0")
+    assert not Condition("above", 12).holds("<= 13.0")
+    assert Condition("below", 12).holds(10.2)
+    assert not Condition("equals", 0).holds(False)  # a bool is not the number 0
+    assert Condition("contains", "inexact:accepted").holds("oow:ignored inexact:accepted x")
+    assert Condition("starts_with", "rst:").holds("rst:2")
+    assert not Condition("equals", "ack").holds(None)
+
+
+def test_judging_one_entry() -> None:
+    bug = load_bug(ENTRY)
+    row = {"probe": "ack_to_listen", "behaviour": "ack_to_listen_rst", "detail": "x"}
+    assert judge(bug, "nodemcu-2016", {**row, "measured": "ack+1"}).status == "present"
+    assert judge(bug, "nodemcu-3.0~4367e6e", {**row, "measured": "ack"}).status == "absent"
+    odd = judge(bug, "nodemcu-3.0", {**row, "measured": "silent"})
+    assert odd.status == "inconclusive" and "silent" in odd.detail
+    assert judge(bug, "nodemcu-3.0", None).status == "not measured"
+
+
+def test_not_applicable_cells_carry_their_reason() -> None:
+    (bug,) = load_catalogue(ids=["arduino-2569-half-close-rst"])
+    verdict = judge(bug, "nodemcu-3.0", None)
+    assert verdict.status == "not applicable" and "net module" in verdict.detail
+
+
+def test_the_table_has_a_row_per_bug_and_a_column_per_stack() -> None:
+    bugs = load_catalogue()
+    stacks = ["nodemcu-2016", "arduino-esp8266-3.1"]
+    row = {"probe": "ack_to_listen", "behaviour": "ack_to_listen_rst", "measured": "ack+1"}
+    data = {
+        "bugs": [{"id": b.id} for b in bugs],
+        "stacks": stacks,
+        "table": {s: {b.id: judge(b, s, row).to_json() for b in bugs} for s in stacks},
+    }
+    text = table.stack_table(data)
+    lines = text.splitlines()
+    assert lines[0].split()[1:] == stacks
+    first = next(line for line in lines if line.startswith("lwip-34111"))
+    assert first.split()[1:] == ["PRESENT", "PRESENT"]  # what was measured, whatever the stack
+    assert any("arduino-2569" in n and "not applicable" in n for n in table.footnotes(data))
+
+
+# --- one fix pair end to end ----------------------------------------------------------------
+
+
+def _pair_archives_missing() -> str | None:
+    bug = load_bug(ENTRY)
+    (pair,) = bug.pairs
+    for refs in (pair.refs_before, pair.refs_after):
+        for repo, commit in refs.items():
+            arch = exact_source.Archive(repo, commit, ("app/lwip", "app/include"), "")
+            if exact_source.find_archive(arch) is None:
+                return f"source archive missing: {exact_source.missing_hint(arch)}"
+    return None
+
+
+def _tshark_rst_offsets(pcap: Path) -> list[int]:
+    """RST seq minus the ACK number of the bare ACK that drew it, read by tshark."""
+    fields = ["tcp.flags.reset", "tcp.seq_raw", "tcp.ack_raw"]
+    cmd = ["tshark", "-r", str(pcap), "-Y", "tcp", "-T", "fields"]
+    for f in fields:
+        cmd += ["-e", f]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    acks, offsets = [], []
+    for line in out.splitlines():
+        rst, seq, ack = line.split("\t")
+        if rst in ("1", "True"):
+            offsets.append((int(seq) - acks[-1]) % 2**32)
+        else:
+            acks.append(int(ack))
+    return offsets
+
+
+def test_lwip_34111_present_before_its_fix_and_absent_at_it(bench: Path) -> None:
+    missing = _pair_archives_missing()
+    if missing:
+        pytest.skip(missing)
+    if shutil.which("tshark") is None:
+        pytest.skip("tshark, the oracle of this test, is not installed")
+    bug = load_bug(ENTRY)
+    load_variant("nodemcu-3.0")
+    result = run_pair(bug, bug.pairs[0], bench, (), jobs=1, log=lambda _: None)
+    assert result["before"]["status"] == "present", result
+    assert result["after"]["status"] == "absent", result
+    assert result["result"] == "shown"
+    for side, offset in (("before", 1), ("after", 0)):
+        pcaps = list(
+            (bench / "pairs" / bug.id).glob(f"*{result[side]['stack']}*/*/capture-device.pcap")
+        )
+        assert pcaps, f"no device capture for {side}"
+        assert _tshark_rst_offsets(pcaps[0]) == [offset], side
