@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from closebench.bench import exact_source
+from closebench.bench.exact.arduino_lwip2 import patch_plan
 from closebench.bugs import table
 from closebench.bugs.catalogue import Condition, bugs_dir, load_bug, load_catalogue
 from closebench.bugs.judge import judge
@@ -167,3 +168,32 @@ def test_lwip_34111_present_before_its_fix_and_absent_at_it(bench: Path) -> None
         )
         assert pcaps, f"no device capture for {side}"
         assert _tshark_rst_offsets(pcaps[0]) == [offset], side
+
+
+# --- the 2018 lwip2 builder forms the Arduino pair needs ------------------------------------
+
+
+def _glue(tmp_path: Path, makefile: str, patches: tuple[str, ...] = ()) -> Path:
+    (tmp_path / "makefiles").mkdir(parents=True)
+    (tmp_path / "makefiles" / "Makefile.lwip2").write_text(makefile)
+    if patches:
+        (tmp_path / "patches").mkdir()
+        for name in patches:
+            (tmp_path / "patches" / name).write_text("")
+    return tmp_path
+
+
+def test_patch_plan_reads_the_2018_builder_forms(tmp_path: Path) -> None:
+    named = _glue(
+        tmp_path / "a",
+        "all: patches $(LWIP_LIB)\n\n.patched:\n"
+        "\tpatch -d .. -p1 < ../../patches/time-wait.patch\n",
+        ("time-wait.patch", "unused.patch"),
+    )
+    where, patches = patch_plan(named)
+    assert "by name" in where and [p.name for p in patches] == ["time-wait.patch"]
+    none = _glue(tmp_path / "b", "all: $(LWIP_LIB)\n")
+    assert patch_plan(none) == ("makefiles/Makefile.lwip2 (no patch step)", [])
+    odd = _glue(tmp_path / "c", "all: $(LWIP_LIB)\n", ("x.patch",))  # patches, but no step
+    with pytest.raises(UserError, match="the builder changed"):
+        patch_plan(odd)

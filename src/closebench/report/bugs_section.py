@@ -1,5 +1,7 @@
-"""The report's "Known close bugs" section: drawn only when the run folder has a bugs.json
-(`closebench bugs --out RUN_DIR`), folded: the bug x stack table, then the fix pairs."""
+"""The report's "Known close bugs" section, folded: the bug x stack table and the fix pairs
+from the run folder's bugs.json (`closebench bugs --out RUN_DIR`); without one, the entries
+the run's own verify probes can judge, and for releases (`compare --releases`) each
+catalogued bug a release brings back against the release before it."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import json
 
 import pandas as pd
 
+from closebench.bugs import from_run
+from closebench.bugs.judge import Verdict
 from closebench.report import display as show
 from closebench.report.data import RunData
 from closebench.report.sections import guarded
@@ -66,10 +70,59 @@ def _body(data: dict) -> None:
     show.bullets([f"{b}: {why}" for b, why in (data.get("no_pair") or {}).items()])
 
 
+def _release_date(run: RunData, stack: str) -> str | None:
+    release = run.variant_info(stack).get("release")
+    return str(release["date"]) if isinstance(release, dict) and release.get("date") else None
+
+
+def release_lines(run: RunData, found: dict[str, dict[str, Verdict]]) -> list[str]:
+    """Per firmware line, in release date order: bugs a release brings back."""
+    dated = sorted((d, s) for s in found if (d := _release_date(run, s)))
+    lines, last = [], {}
+    for _, stack in dated:
+        line = stack.split("~", 1)[0]
+        if line in last:
+            prev = last[line]
+            lines += [
+                f"{stack} (after {prev}): {b}"
+                for b in from_run.brought_back(found[prev], found[stack])
+            ]
+        last[line] = stack
+    return lines
+
+
+def _from_probes(run: RunData) -> None:
+    found = from_run.verdicts(run.run_dir)
+    if not any(found.values()):
+        return
+    stacks = list(found)
+    ids = sorted({b for cells in found.values() for b in cells})
+    data = {
+        "stacks": stacks,
+        "bugs": [{"id": b} for b in ids],
+        "table": {
+            s: {
+                b: (found[s][b].to_json() if b in found[s] else {"status": "not measured"})
+                for b in ids
+            }
+            for s in stacks
+        },
+    }
+    show.display(show.HTML("<h2>Known close bugs (from this run's verify probes)</h2>"))
+    with show.folded(
+        f"{len(ids)} catalogued bugs the verify probes can judge x {len(stacks)} stacks"
+    ):
+        frame, classes = stack_frame(data)
+        show.table(frame, "Judged on the verify probes; `closebench bugs` runs every entry.",
+                   classes=classes)  # fmt: skip
+        show.bullets(release_lines(run, found), empty="No release brings a catalogued bug back.")
+
+
 @guarded
 def render(run: RunData) -> None:
     path = run.run_dir / "bugs.json"
     if not path.is_file():
+        _from_probes(run)
         return
     data = json.loads(path.read_text())
     show.display(show.HTML("<h2>Known close bugs (benchmarks/bugs/)</h2>"))
