@@ -3,6 +3,7 @@ values, the table; and one fix pair run end to end on the bench, checked against
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tomllib
@@ -12,11 +13,12 @@ import pytest
 
 from closebench.bench import exact_source
 from closebench.bench.exact.arduino_lwip2 import patch_plan
-from closebench.bugs import table
+from closebench.bugs import from_run, table
 from closebench.bugs.catalogue import Condition, bugs_dir, load_bug, load_catalogue
 from closebench.bugs.judge import judge
 from closebench.bugs.runner import run_pair
 from closebench.errors import UserError
+from closebench.report import bugs_section
 from closebench.variants.manifest import load_variant
 
 ENTRY = bugs_dir() / "lwip-34111-ack-in-listen-rst-seq.toml"
@@ -197,3 +199,44 @@ def test_patch_plan_reads_the_2018_builder_forms(tmp_path: Path) -> None:
     odd = _glue(tmp_path / "c", "all: $(LWIP_LIB)\n", ("x.patch",))  # patches, but no step
     with pytest.raises(UserError, match="the builder changed"):
         patch_plan(odd)
+
+
+# --- a run's own verify probes: what a later ref brings back ---------------------------------
+
+
+def _probe_file(run: Path, stack: str, measured: object) -> None:
+    row = {"probe": "ack_to_listen", "behaviour": "ack_to_listen_rst", "measured": measured}
+    (run / "probes").mkdir(parents=True, exist_ok=True)
+    (run / "probes" / f"{stack}.json").write_text(json.dumps({"variant": stack, "results": [row]}))
+
+
+class _Run:
+    def __init__(self, run_dir: Path, dates: dict[str, str]) -> None:
+        self.run_dir, self.dates = run_dir, dates
+
+    def variant_info(self, name: str) -> dict:
+        return {"release": {"date": self.dates[name]}} if name in self.dates else {}
+
+
+def test_a_ref_that_brings_a_bug_back_is_named(tmp_path: Path) -> None:
+    _probe_file(tmp_path, "nodemcu-3.0", "ack")
+    _probe_file(tmp_path, "nodemcu-3.0~old", "ack+1")
+    found = from_run.verdicts(tmp_path)
+    assert set(found["nodemcu-3.0"]) == {"lwip-34111-ack-in-listen-rst-seq"}  # probes it ran
+    back = from_run.pair_lines(tmp_path, "nodemcu-3.0", "nodemcu-3.0~old")
+    assert len(back) == 1 and back[0].startswith("lwip-34111-ack-in-listen-rst-seq: RST")
+    assert from_run.pair_lines(tmp_path, "nodemcu-3.0~old", "nodemcu-3.0") == []
+    run = _Run(tmp_path, {"nodemcu-3.0~old": "2019-01-01", "nodemcu-3.0": "2018-01-01"})
+    lines = bugs_section.release_lines(run, found)  # type: ignore[arg-type]
+    assert lines == [f"nodemcu-3.0~old (after nodemcu-3.0): {back[0]}"]
+
+
+def test_the_report_tables_from_a_bugs_file() -> None:
+    bug = load_bug(ENTRY)
+    cell = judge(bug, "nodemcu-2016", {"probe": bug.probe, "behaviour": bug.behaviour,
+                                       "measured": "ack+1"}).to_json()  # fmt: skip
+    data = {"stacks": ["nodemcu-2016"], "bugs": [{"id": bug.id}],
+            "table": {"nodemcu-2016": {bug.id: cell}}}  # fmt: skip
+    frame, classes = bugs_section.stack_frame(data)
+    assert frame.iloc[0].tolist() == [bug.id, "present (ack+1)"]
+    assert classes.iloc[0].tolist() == ["", "bad"]
