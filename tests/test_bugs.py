@@ -240,3 +240,25 @@ def test_the_report_tables_from_a_bugs_file() -> None:
     frame, classes = bugs_section.stack_frame(data)
     assert frame.iloc[0].tolist() == [bug.id, "present (ack+1)"]
     assert classes.iloc[0].tolist() == ["", "bad"]
+
+
+def test_the_report_shows_a_runs_bugs_file_folded(tmp_path: Path) -> None:
+    from report_fixture import build_run
+
+    from closebench.report import render_report
+
+    run_dir = build_run(tmp_path / "20251009-085319-compare")
+    bug = load_bug(ENTRY)
+    row = {"probe": bug.probe, "behaviour": bug.behaviour, "measured": "ack+1"}
+    data = {
+        "stacks": ["nodemcu-2016"],
+        "bugs": [{"id": bug.id}],
+        "table": {"nodemcu-2016": {bug.id: judge(bug, "nodemcu-2016", row).to_json()}},
+        "pairs": [],
+        "no_pair": {},
+    }
+    (run_dir / "bugs.json").write_text(json.dumps(data))
+    html = render_report(run_dir, log=lambda _: None)["html"].read_text()
+    section = html[html.index("Known close bugs") :]
+    assert "<details" in html[: html.index("Known close bugs") + 2000]
+    assert "present (ack+1)" in section
