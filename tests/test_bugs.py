@@ -262,3 +262,19 @@ def test_the_report_shows_a_runs_bugs_file_folded(tmp_path: Path) -> None:
     section = html[html.index("Known close bugs") :]
     assert "<details" in html[: html.index("Known close bugs") + 2000]
     assert "present (ack+1)" in section
+
+
+def test_the_catalogue_probes_on_the_linux_reference(bench: Path) -> None:
+    """Linux as the oracle stack: RST seq = SEG.ACK for an ACK to a listening port (RFC 793,
+    tcp_v4_send_reset) and a half-closing client's request answered before the FIN."""
+    from closebench.probes.verify import run_probes
+
+    data = run_probes(
+        load_variant("linux-reference"), ["ack_to_listen", "request_with_fin"], bench,
+        log=lambda _: None, jobs=2,
+    )  # fmt: skip
+    measured = {r["behaviour"]: r["measured"] for r in data["results"]}
+    assert measured == {"ack_to_listen_rst": "ack", "request_with_fin": "reply_then_fin"}
+    pcap = bench / "linux-reference" / "ack_to_listen" / "capture-device.pcap"
+    if shutil.which("tshark") and pcap.is_file():
+        assert _tshark_rst_offsets(pcap) == [0]
