@@ -68,6 +68,13 @@ def regress(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON, default=False)
+def bugs(session: nox.Session) -> None:
+    """Known close bugs against the stacks: nox -s bugs [-- --pairs --repo-dir DIR]."""
+    _install(session)
+    session.run("closebench", "bugs", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
 def probe(session: nox.Session) -> None:
     """Close-handling probes (fingerprint) against one or more variants."""
     _install(session)

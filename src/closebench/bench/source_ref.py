@@ -215,7 +215,8 @@ def at_ref(
         commits[repo], rel = resolve_ref(variant, repo, ref, repo_dir_for(repo, dirs))
         release = release or rel
         labels.append(ref_label(ref, commits[repo], rel))
-    label = "+".join(labels) if len(labels) > 1 else labels[0]
+    # "_" joins the refs of several repositories: "+" is not allowed in a stack label
+    label = "_".join(labels) if len(labels) > 1 else labels[0]
     ranges = ranges_for(variant, commits, dirs, log)
     moved = variant.at_source_ref(
         commits, label, ranges, release=release.record() if release else None
@@ -276,7 +277,10 @@ def ensure_archive(archive: SourceArchive, repo_dir: Path | None, log: Log) -> P
         raise exact_source.SourceUnavailable(exact_source.missing_hint(arch))
     dest = exact_source.cache_target(arch)
     tmp = dest.with_name(dest.name + ".part")
-    log(f"making {arch.filename} from {repo_dir} (git archive of {', '.join(arch.paths)})")
+    # git archive refuses a pathspec that matches nothing: leave out a manifest path the
+    # commit does not have yet (the lwip2 builder got patches/ only in 2018)
+    paths = [p for p in arch.paths if git(repo_dir, "ls-tree", "--name-only", archive.commit, p)]
+    log(f"making {arch.filename} from {repo_dir} (git archive of {', '.join(paths)})")
     try:
         git(
             repo_dir,
@@ -287,7 +291,7 @@ def ensure_archive(archive: SourceArchive, repo_dir: Path | None, log: Log) -> P
             str(tmp),
             archive.commit,
             "--",
-            *arch.paths,
+            *paths,
         )
     except UserError:
         tmp.unlink(missing_ok=True)

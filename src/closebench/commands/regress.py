@@ -139,6 +139,7 @@ def cmd_regress(args: argparse.Namespace) -> int:
         if not sep or not a or not b:
             raise UserError(f"--pair {args.pair!r}: expected VARIANT_A:VARIANT_B", exit_code=2)
         comp = compare_variants(args.run, a, b, th)
+        _print_bugs_brought_back(args.run, a, b)
     else:
         if not args.baseline:
             raise UserError("regress needs --baseline NAME (or --run RUN --pair A:B)", exit_code=2)
@@ -150,6 +151,14 @@ def cmd_regress(args: argparse.Namespace) -> int:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(to_markdown(comp))
     return comp.exit_code
+
+
+def _print_bugs_brought_back(run_dir: Path, base: str, now: str) -> None:
+    """Catalogued bugs (benchmarks/bugs/) the run's verify probes show in NOW, not in BASE."""
+    from closebench.bugs.from_run import pair_lines
+
+    for line in pair_lines(run_dir, base, now):
+        print(f"known bug brought back in {now}: {line}")
 
 
 def _run_baseline_matrix(baseline: Baseline) -> Path:

@@ -22,16 +22,22 @@ def probes_dir() -> Path:
     return benchmarks_dir() / "probes"
 
 
+def bug_probes_dir() -> Path:
+    """Probes that only the bug catalogue runs (`closebench bugs`), never the verify step."""
+    return benchmarks_dir() / "bugs" / "probes"
+
+
 def probe_names() -> list[str]:
     found = {p.stem for p in probes_dir().glob("*.py") if not p.stem.startswith("_")}
     return [n for n in ORDER if n in found] + sorted(found - set(ORDER))
 
 
 def probe_file(name: str) -> Path:
-    path = probes_dir() / f"{name}.py"
-    if not path.is_file():
-        raise UserError(f"unknown probe {name!r} (known: {', '.join(probe_names())})")
-    return path
+    for folder in (probes_dir(), bug_probes_dir()):
+        path = folder / f"{name}.py"
+        if path.is_file():
+            return path
+    raise UserError(f"unknown probe {name!r} (known: {', '.join(probe_names())})")
 
 
 def load_probe(name: str, path: Path | None = None) -> ModuleType:

@@ -17,5 +17,10 @@ typedef uint16_t u16;
 #define STORE_ATTR
 #define os_printf printf
 #define os_printf_plus printf
+/* The 2018 builder's lwipopts.h (420960df) has "#define MEMCPY(dst,src,len) os_memcpy(dst,src,len)";
+ * the SDK maps it onto the ROM's memcpy: espressif/ESP8266_NONOS_SDK@8e13865 include/osapi.h
+ * "#define os_memcpy ets_memcpy", "#define os_memmove ets_memmove". */
+#define os_memcpy memcpy
+#define os_memmove memmove
 
 #endif

@@ -55,6 +55,13 @@ FIXED_DEFINES = ("-DARDUINO=1",)
 RECIPE_FILES = ("makefiles/Makefile.patches", "makefiles/Makefile.lwip2")
 RECIPE = re.compile(r"for p in \.\./\.\./patches/\*\.patch; do .*patch -d \.\. -p1 < \$\$p; done")
 
+# The builder of spring 2018 (420960df "remove oldest pcbs in time-wait state when max number
+# of them is reached (#17)", lwIP 2.0.3) names its one patch in makefiles/Makefile.lwip2:
+#   patch -d .. -p1 < ../../patches/time-wait.patch
+# and before it (2b827f84) that makefile has no patch step ("all: $(LWIP_LIB)", no patches/).
+NAMED_PATCH = re.compile(r"^\tpatch -d \.\. -p1 < \.\./\.\./patches/([\w.+-]+\.patch)$", re.M)
+NO_PATCH_STEP = re.compile(r"^all: \$\(LWIP_LIB\)$", re.M)
+
 # lwIP files the builder's Makefile.lwip2 globs that matter here (core/ipv6, api and apps
 # compile to nothing or are not used with LWIP_IPV6 0, NO_SYS 1 and the bench's app).
 SOURCE_GLOBS = ("core/*.c", "core/ipv4/*.c", "netif/ethernet.c")
@@ -95,6 +102,25 @@ def check_recipe(glue_root: Path) -> str:
         f"'for p in ../../patches/*.patch; ... patch -d .. -p1'; the builder changed, "
         f"check the patch order before building"
     )
+
+
+def patch_plan(glue_root: Path) -> tuple[str, list[Path]]:
+    """(where the recipe is, the patches in the order it applies them): the glob loop of
+    2019 on, the patches named one by one of 2018, or no patch step before 420960df."""
+    for rel in RECIPE_FILES:
+        path = glue_root / rel
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        if RECIPE.search(text):
+            return f"{rel}'s loop", patch_order(glue_root)
+        named = NAMED_PATCH.findall(text)
+        if named:
+            return f"{rel} (by name)", [glue_root / "patches" / n for n in named]
+        if NO_PATCH_STEP.search(text) and not (glue_root / "patches").exists():
+            return f"{rel} (no patch step)", []
+    check_recipe(glue_root)  # raises: the recipe is none of the known forms
+    raise AssertionError("unreachable")
 
 
 def _patch_failure(output: str) -> str:
@@ -222,9 +248,8 @@ def build(
     require_gcc("gcc-multilib")
     lwip, glue = _trees(trees)
     flags = _build_flags(options, log)
-    recipe = check_recipe(glue)
-    patches = patch_order(glue)
-    log(f"{FAMILY}: applying {len(patches)} patches from {recipe}'s loop to a copy of {lwip.name}")
+    recipe, patches = patch_plan(glue)
+    log(f"{FAMILY}: applying {len(patches)} patches from {recipe} to a copy of {lwip.name}")
     patch_log: list[str] = []
     patch_log_path = out_dir / "patch.log"
     lwip_copy = _copy_lwip(lwip, out_dir)
