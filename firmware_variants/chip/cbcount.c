@@ -1,12 +1,13 @@
 /* cbcount.so: a QEMU TCG plugin that counts the guest instructions executed, exactly.
  *
- *   qemu-system-xtensa ... -plugin cbcount.so,out=FILE,mark=ADDR,skip=LO-HI
+ *   qemu-system-xtensa ... -plugin cbcount.so,out=FILE,mark=ADDR,skip=LO-HI[,fn=ADDR...]
  *
  * Every translated instruction gets an inline counter increment (QEMU's plugin API, as its
  * own contrib/plugins/insn.c does), except those in [LO, HI): the harness's semihosting and
  * marking code, which is not what is measured. Each time the instruction at ADDR (the
- * harness's chip_mark) runs, the count so far is appended to FILE as one line; at exit, the
- * total. The nth line pairs with the nth "mark" line the guest wrote.
+ * harness's chip_mark) runs, "0 <count so far>" is appended to FILE; each time the first
+ * instruction of the kth fn= address runs (a function of the code measured), "k <count>";
+ * at exit, "total <count>". The nth "0" line pairs with the nth "mark" line the guest wrote.
  *
  * The few declarations below are QEMU's plugin interface as QEMU 7.2 exports it
  * (docs/devel/tcg-plugins.rst, API version 1), written here because Debian ships the plugin
@@ -40,14 +41,16 @@ void qemu_plugin_register_atexit_cb(qemu_plugin_id_t, qemu_plugin_udata_cb_t, vo
 __attribute__((visibility("default"))) int qemu_plugin_version = 1;
 
 static uint64_t executed;
-static uint64_t mark_addr = UINT64_MAX, skip_lo, skip_hi;
+#define MAX_MARKS 16
+static uint64_t marks[MAX_MARKS] = {UINT64_MAX}; /* [0]: chip_mark, then the fn= entries */
+static uintptr_t n_marks = 1;
+static uint64_t skip_lo, skip_hi;
 static FILE *out;
 
 static void on_mark(unsigned int vcpu, void *udata)
 {
     (void)vcpu;
-    (void)udata;
-    fprintf(out, "%" PRIu64 "\n", executed);
+    fprintf(out, "%u %" PRIu64 "\n", (unsigned)(uintptr_t)udata, executed);
 }
 
 static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
@@ -57,8 +60,10 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     for (size_t i = 0; i < n; i++) {
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
         uint64_t pc = qemu_plugin_insn_vaddr(insn);
-        if (pc == mark_addr)
-            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_mark, QEMU_PLUGIN_CB_NO_REGS, NULL);
+        for (uintptr_t k = 0; k < n_marks; k++)
+            if (pc == marks[k])
+                qemu_plugin_register_vcpu_insn_exec_cb(insn, on_mark, QEMU_PLUGIN_CB_NO_REGS,
+                                                       (void *)k);
         if (pc < skip_lo || pc >= skip_hi)
             qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64,
                                                        &executed, 1);
@@ -82,7 +87,9 @@ qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, char
         if (!strncmp(argv[i], "out=", 4))
             path = argv[i] + 4;
         else if (!strncmp(argv[i], "mark=", 5))
-            mark_addr = strtoull(argv[i] + 5, NULL, 0);
+            marks[0] = strtoull(argv[i] + 5, NULL, 0);
+        else if (!strncmp(argv[i], "fn=", 3) && n_marks < MAX_MARKS)
+            marks[n_marks++] = strtoull(argv[i] + 3, NULL, 0);
         else if (!strncmp(argv[i], "skip=", 5) &&
                  sscanf(argv[i] + 5, "%" SCNx64 "-%" SCNx64, &skip_lo, &skip_hi) != 2)
             return -1;

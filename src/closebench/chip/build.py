@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from closebench.chip.toolchain import Toolchain
@@ -16,7 +16,7 @@ from closebench.paths import cache_dir, variants_dir
 # The flags every ESP8266 firmware of the bench compiles its C with (call0 ABI, literals in
 # the text section, as the SDKs' Makefiles pass them); the variant adds its own -O and defines.
 LX106_FLAGS = ("-mlongcalls", "-mtext-section-literals", "-ffunction-sections", "-fdata-sections")
-BASE_SOURCES = ("start.S", "semihost.c")
+BASE_SOURCES = ("start.S", "semihost.c", "rom_arith.c")
 LINKER_SCRIPT = "chip.ld"
 PLUGIN_SOURCE = "cbcount.c"
 
@@ -34,8 +34,9 @@ class ProgramSpec:
     cflags: tuple[str, ...] = ("-O2",)
     includes: tuple[Path, ...] = ()
     defines: tuple[str, ...] = ()
-    # Per-source extra flags (a firmware's file built with its own -O, -include, ...).
-    file_flags: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Sources with their own whole flag list (a firmware's files as its build compiles them):
+    # (source, flags); cflags, includes and defines do not apply to these.
+    jobs: tuple[tuple[Path, tuple[str, ...]], ...] = ()
 
 
 def _digest(parts: Sequence[bytes]) -> str:
@@ -53,7 +54,7 @@ def _tree_bytes(folder: Path) -> list[bytes]:
 def _compile(cmd: list[str], what: str) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode:
-        errors = [ln for ln in done.stderr.splitlines() if "error" in ln][:3]
+        errors = [ln for ln in done.stderr.splitlines() if "error" in ln or "undefined" in ln][:4]
         raise UserError(f"{what}: compile failed: {' | '.join(errors) or done.stderr[-300:]}")
 
 
@@ -70,19 +71,23 @@ def build_plugin(tools: Toolchain) -> Path:
     return out
 
 
-def _object(tools: Toolchain, spec: ProgramSpec, source: Path, folder: Path) -> Path:
-    flags = [*LX106_FLAGS, *spec.cflags, *spec.file_flags.get(source.name, ())]
-    inc = [f"-I{p}" for p in (chip_source_dir(), *spec.includes)]
-    defs = [f"-D{d}" for d in spec.defines]
-    key = _digest([" ".join([*flags, *inc, *defs]).encode(), source.read_bytes()])
+def _object(tools: Toolchain, name: str, source: Path, flags: list[str], folder: Path) -> Path:
+    key = _digest([" ".join(flags).encode(), source.as_posix().encode(), source.read_bytes()])
     obj = folder / f"{source.stem}-{key}.o"
     if not obj.is_file():
         tmp = obj.with_suffix(".tmp.o")
         specs = f"--specs={tools.picolibc_specs}"
-        cmd = [str(tools.gcc), specs, *flags, *inc, *defs, "-c", "-o", str(tmp), str(source)]
-        _compile(cmd, f"{spec.name}: {source.name}")
+        _compile(
+            [str(tools.gcc), specs, *flags, "-c", "-o", str(tmp), str(source)],
+            f"{name}: {source.name}",
+        )
         tmp.replace(obj)
     return obj
+
+
+def _own_flags(spec: ProgramSpec) -> list[str]:
+    inc = [f"-I{p}" for p in (chip_source_dir(), *spec.includes)]
+    return [*LX106_FLAGS, *spec.cflags, *inc, *(f"-D{d}" for d in spec.defines)]
 
 
 def build_program(tools: Toolchain, spec: ProgramSpec) -> Path:
@@ -91,12 +96,18 @@ def build_program(tools: Toolchain, spec: ProgramSpec) -> Path:
     headers = [b for inc in spec.includes for b in _tree_bytes(inc)]
     folder = cache_dir() / "chip" / spec.name / _digest([*headers, *_tree_bytes(chip_source_dir())])
     folder.mkdir(parents=True, exist_ok=True)
-    objects = [_object(tools, spec, src, folder) for src in (*base, *spec.sources)]
+    own = _own_flags(spec)
+    objects = [_object(tools, spec.name, src, own, folder) for src in (*base, *spec.sources)]
+    objects += [
+        _object(tools, spec.name, src, [*LX106_FLAGS, *fl], folder) for src, fl in spec.jobs
+    ]
     elf = folder / f"{spec.name}.elf"
     tmp = folder / f"{spec.name}.tmp.elf"
     script = chip_source_dir() / LINKER_SCRIPT
     specs = f"--specs={tools.picolibc_specs}"
-    link = [str(tools.gcc), specs, *LX106_FLAGS, "-nostartfiles", "-T", str(script)]
+    # picolibc's integer-only printf: the SDK shim's printf needs no floating point.
+    printf = "-DPICOLIBC_INTEGER_PRINTF_SCANF"
+    link = [str(tools.gcc), specs, printf, *LX106_FLAGS, "-nostartfiles", "-T", str(script)]
     _compile([*link, "-Wl,--gc-sections", "-o", str(tmp), *map(str, objects)], spec.name)
     tmp.replace(elf)
     return elf
