@@ -23,6 +23,7 @@ from closebench.commands.speed_flags import add_speed_flag
 from closebench.errors import UserError
 from closebench.load.spread import DEFAULT_WORKER_WAIT_S, load_spread
 from closebench.pipeline import runner
+from closebench.variants.timing import speed_label
 
 
 def _csv(text: str | None) -> list[str] | None:
@@ -338,6 +339,12 @@ def print_summary(run_dir: Path, console: Console) -> None:
             "complete" if m.get("capture", {}).get("complete") else "INCOMPLETE",
         )  # fmt: skip
     wide = Console(file=console.file, width=max(console.width, 150))  # a table, not a poem
+    speeds = {
+        name: speed_label(info.get("device_speed"), info.get("timing"))
+        for name, info in (manifest.get("variants") or {}).items()
+        if info.get("kind") != "linux"
+    }
+    notes.update({f"speed {name}": f"{name} ran at {label}" for name, label in speeds.items()})
     wide.print(table)
     for status in notes.values():
         wide.print(f"  {status}")
