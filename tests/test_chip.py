@@ -12,7 +12,7 @@ import pytest
 
 from closebench.bench import exact_source
 from closebench.bench.variant_build import archives_of
-from closebench.chip import events
+from closebench.chip import coremark, events
 from closebench.chip.build import ProgramSpec, build_program, chip_source_dir
 from closebench.chip.measure import measure_stack
 from closebench.chip.run import run_program
@@ -85,3 +85,18 @@ def test_the_stack_on_lx106_replays_the_recorded_cell_as_recorded() -> None:
     assert meas.replay and all(rec == live for rec, live in meas.replay.values()), meas.replay
     assert meas.counts["syn"].n > 10 and meas.counts["syn"].low > 500
     assert meas.model_instructions["accept"] > 0 and meas.model_instructions["timer"] > 0
+
+
+@pytest.mark.skipif(
+    bool(exact_source.missing([coremark.ARCHIVE])),
+    reason="the eembc/coremark archive is not here (CLOSEBENCH_SOURCES)",
+)
+def test_coremark_under_qemu_is_the_published_run() -> None:
+    # The oracle: the published log's checksums (seedcrc .. crcfinal 0x5275 for 2500
+    # iterations), which measure_cpi checks before it divides.
+    tools = find_toolchain()
+    ochrin = coremark.PUBLISHED[0]
+    point = coremark.measure_cpi(tools, ochrin)
+    assert point.instructions == round(point.per_iteration * ochrin.iterations)
+    assert point.cpi == pytest.approx(coremark.CLOCK_HZ / ochrin.score / point.per_iteration)
+    assert 1.0 < point.cpi < 4.0  # an in-order core: neither below one cycle nor far above
