@@ -66,7 +66,7 @@ def test_events_charge_sends_and_leave_the_app_out() -> None:
         ("pend", 4005),
     ]
     found = events.event_counts(stream)
-    assert found["syn"] == [70] and found["send"] == [30, 40]
+    assert found["syn"] == [70] and found["send"] == [30, 40] and found["response"] == [40]
     assert found["request"] == [150 - 50 - 40] and found["app"] == [50]
     assert found["timer"] == [20] and found["idle"] == [5] and found["loop"] == []
 
