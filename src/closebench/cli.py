@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "closebench.commands.profiles",
     "closebench.commands.bisect",
     "closebench.commands.bugs",
+    "closebench.commands.timing",
 )
 
 

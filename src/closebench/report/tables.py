@@ -10,6 +10,7 @@ import pandas as pd
 from closebench.report.data import RunData
 from closebench.report.pcap import capture_span
 from closebench.report.stats import fault_table, fmt_rate, stack_summaries
+from closebench.variants.timing import HOST_LABEL, MODEL_SPEEDS, speed_label
 
 
 def _s(value: Any) -> str:
@@ -136,15 +137,30 @@ def runs_on(info: dict, lwips: list[str]) -> str:
 
 def chip_speed(info: dict) -> str:
     """The device timing model a variant ran on (issue 14), or host speed (older runs too)."""
-    timing = info.get("timing")
     if info.get("kind") == "linux":
         return "host (the kernel)"
-    if info.get("device_speed") != "model" or not isinstance(timing, dict):
-        return "host speed (no model)"
-    return (
-        f"{timing.get('connection_us', 0) / 1000:.1f} ms core time per short connection, "
-        f"ceiling ~{timing.get('ceiling_conn_per_s', 0):.0f} conn/s"
-    )
+    timing = info.get("timing")
+    label = speed_label(info.get("device_speed"), timing)
+    if not isinstance(timing, dict) or label == HOST_LABEL:
+        return label
+    return f"{label}, ceiling ~{timing.get('ceiling_conn_per_s', 0):.0f} conn/s"
+
+
+def _band_lines(timing: dict) -> list[str]:
+    """Each figure's interval [low, model, high] us and its source (issue 25's [timing])."""
+    lines = []
+    speed = timing.get("speed") or "model"
+    if speed != "model":
+        lines.append(f"run at {speed}: every figure below at that end of its interval")
+    for half, events in (timing.get("band") or {}).items():
+        for ev, fig in events.items():
+            low, model, high = fig.get("us") or [None] * 3
+            lines.append(f"{half} {ev}: {low} / {model} / {high} us ({_s(fig.get('source'))})")
+    cpi = timing.get("cpi")
+    if isinstance(cpi, dict):
+        ends = f"{cpi.get('fast')} / {cpi.get('model')} / {cpi.get('slow')}"
+        lines.append(f"CPI {ends}: {_s(cpi.get('source'))}")
+    return lines
 
 
 def timing_models(run: RunData) -> dict[str, list[str]]:
@@ -153,7 +169,7 @@ def timing_models(run: RunData) -> dict[str, list[str]]:
     for variant in dict.fromkeys(c.variant for c in run.cells):
         info = run.variant_info(variant)
         timing = info.get("timing")
-        if info.get("device_speed") != "model" or not isinstance(timing, dict):
+        if info.get("device_speed") not in MODEL_SPEEDS or not isinstance(timing, dict):
             continue
         costs = ", ".join(
             f"{ev} {c.get('stack')}+{c.get('app')} us"
@@ -162,6 +178,7 @@ def timing_models(run: RunData) -> dict[str, list[str]]:
         out[variant] = [
             f"{_s(timing.get('cpu'))}: stack+app per event: {costs}; timer tick every "
             f"{timing.get('tick_ms')} ms; {timing.get('queue')} frames may wait for the core",
+            *_band_lines(timing),
             *(f"source: {_s(x)}" for x in timing.get("sources") or []),
             *(f"ASSUMPTION: {_s(x)}" for x in timing.get("assumptions") or []),
         ]
