@@ -16,8 +16,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "closebench"
 SHARED = {"closebench", "errors", "paths", "tomlfile", "schema", "data"}
 # README "Where the code lives", top to bottom: a stage may import any stage above it.
 STAGES = [
-    "variants", "bench", "probes", "bugs", "load", "capture", "chip", "teardown", "pipeline", "report",
-    "regress", "hardware", "seed", "commands", "cli", "__main__",
+    "variants", "bench", "probes", "bugs", "load", "capture", "chip", "teardown", "pipeline",
+    "report", "regress", "hardware", "seed", "commands", "cli", "__main__",
 ]  # fmt: skip
 
 
