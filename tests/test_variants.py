@@ -93,13 +93,14 @@ def test_device_args_mapping() -> None:
 
 def test_with_lwip_is_the_release_axis() -> None:
     mp32 = load_variant("micropython-esp32")
-    assert mp32.emulation.options["LWIP_TCP_RTO_TIME"] == 1500
-    on_213 = mp32.with_lwip("2.1.3")
-    assert on_213.emulation.lwip == "2.1.3" and on_213.label == "micropython-esp32@lwip-2.1.3"
-    assert "LWIP_TCP_RTO_TIME" not in on_213.emulation.options
-    assert any("LWIP_TCP_RTO_TIME" in d for d in on_213.emulation.known_differences)
-    assert on_213.with_lwip("2.2.1").emulation.options == mp32.emulation.options
-    assert mp32.emulation.lwip == "2.2.1"  # frozen: the original is untouched
+    assert mp32.emulation.lwip == "2.1.3"  # esp-lwip 2.1.3-esp's base (IDF v5.2.2)
+    assert "LWIP_TCP_RTO_TIME" not in mp32.emulation.options  # an option from 2.2.x on
+    assert any("LWIP_TCP_RTO_TIME" in d for d in mp32.emulation.known_differences)
+    on_221 = mp32.with_lwip("2.2.1")
+    assert on_221.emulation.lwip == "2.2.1" and on_221.label == "micropython-esp32@lwip-2.2.1"
+    assert on_221.emulation.options["LWIP_TCP_RTO_TIME"] == 1500
+    assert on_221.with_lwip("2.1.3").emulation.options == mp32.emulation.options
+    assert mp32.emulation.lwip == "2.1.3"  # frozen: the original is untouched
     nodemcu = load_variant("nodemcu-2016")
     assert "LWIP_TCP_RTO_TIME" not in nodemcu.emulation.options
     assert nodemcu.with_lwip("2.2.1").emulation.options["LWIP_TCP_RTO_TIME"] == 1000
@@ -177,7 +178,7 @@ BROKEN = [
     (
         "bad sha",
         "micropython-esp32",
-        'image = { path = "ESP32_GENERIC-v1.28.0.bin" }',
+        'image = { path = "ESP32_GENERIC-20250415-v1.25.0.bin" }',
         'image = { url = "https://example.invalid/x.bin", sha256 = "abc" }',
         "hardware.image.sha256",
     ),
