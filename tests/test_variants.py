@@ -79,7 +79,7 @@ def test_forks_on_upstream_list_known_differences() -> None:
 def test_device_args_mapping() -> None:
     assert load_variant("nodemcu-2016").device_args() == [
         "--close", "espconn", "--admission", "active", "--admission-limit", "5",
-        "--tw-cap", "0", "--cull-closing", "5",
+        "--tw-cap", "0", "--cull-closing", "5", "--heap-bytes", "21064",
     ]  # fmt: skip
     args = load_variant("arduino-esp8266-3.1").device_args()
     assert args[args.index("--tw-cap") + 1] == "6"  # the glue macro keeps 6 (off by one)
@@ -330,3 +330,18 @@ def test_variants_command_json(capsys: pytest.CaptureFixture[str]) -> None:
 def test_option_names_exist_in_lwip() -> None:
     for variant in load_variants():
         validate_lwip_options(variant)  # fetches lwIP's source (cached) to read opt.h
+
+
+def test_heap_budget_is_cited_and_passed_to_the_device(tmp_path: Path) -> None:
+    """[heap] free_bytes becomes --heap-bytes in both builds; a reading needs a source."""
+    nodemcu = load_variant("nodemcu-2016")
+    assert nodemcu.heap is not None and nodemcu.heap.free_bytes == 21064
+    assert "lua-developer-faq.md" in str(nodemcu.heap.cite)
+    assert nodemcu.as_exact().device_args()[-2:] == ["--heap-bytes", "21064"]
+    assert load_variant("micropython-esp8266").heap is None  # no published reading found
+    for name in ("esp-idf-5.3", "micropython-esp32", "nodemcu-3.0"):
+        heap = load_variant(name).heap
+        assert heap is not None and heap.where.startswith("https://"), name
+    manifest = broken_manifest(tmp_path, "nodemcu-2016", "free_bytes = 21064", "free_bytes = 9")
+    with pytest.raises(UserError, match=r"heap\.free_bytes"):
+        load_variant_file(manifest)

@@ -267,6 +267,8 @@ def _variant_record(variant: Variant, build: Any) -> dict[str, Any]:
         # the chip's speed: "model" (its [timing] core, below) or "host"
         "device_speed": variant.device_speed if lwip else "host",
         "timing": variant.timing.as_dict() if lwip and variant.timing else None,
+        # the chip's free heap at app start ([heap]): the device's heap budget, or None
+        "heap": variant.heap.record() if lwip and variant.heap else None,
     }
 
 
