@@ -6,7 +6,7 @@
 #include "host.h"
 
 #define NVALS 24
-#define FREE_HEAP_COL 23 /* empty without a heap budget */
+#define HEAP_FREE_COL 23 /* empty without a heap budget (--heap-bytes) */
 #define CHANGE_GAP_US 1000
 
 struct timeline {
@@ -21,7 +21,7 @@ static const char HEADER[] =
     "epoch_s,t_ms,reason,led,listen,syn_rcvd,established,fin_wait_1,fin_wait_2,close_wait,"
     "closing,last_ack,time_wait,pcbs,mem_used,mem_max,memp_tcp_pcb_used,memp_tcp_seg_used,"
     "memp_pbuf_used,alloc_fail,syn_dropped,culled,rx_frames,tx_frames,link_drop_in,"
-    "link_drop_out,free_heap\n";
+    "link_drop_out,heap_free\n";
 
 extern uint32_t g_timeline_ms;
 
@@ -61,7 +61,7 @@ static void write_row(struct timeline *t, uint64_t now_us, const char *reason, c
   for (int i = 0; i < NVALS; i++) {
     /* bridge mode: the stack columns (first 17) have no meaning, leave them empty */
     if (!t->lwip_mode && i < 17) fputs(",", t->f);
-    else if (i == FREE_HEAP_COL && (!t->lwip_mode || !g_heap.budget)) fputs(",", t->f);
+    else if (i == HEAP_FREE_COL && (!t->lwip_mode || !g_heap.budget)) fputs(",", t->f);
     else fprintf(t->f, ",%llu", (unsigned long long)v[i]);
   }
   fputc('\n', t->f);
