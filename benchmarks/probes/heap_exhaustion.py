@@ -14,7 +14,8 @@ Measured: heap_exhaustion as
    "absorbed" when every step after it was still served (the stack reclaimed memory);
    "refused_first:<outcome>" when a step was not served before any allocation failed (an
    admission rule, a PCB cap or the app's accept queue bounds a burst before the heap);
-   "not_reached" when MAX_STEPS were served with no failed allocation.
+   "not_reached" when MAX_STEPS (or max_observe_s of steps) were served with no failed
+   allocation (apps that serve one client per 2 s, arduino-2.7, need --max-observe ~100).
 Not measured (None) without a heap budget (heap_free empty) or without device.csv.
 """
 
