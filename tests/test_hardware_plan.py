@@ -155,7 +155,7 @@ RECIPES = [
     ("micropython-esp8266", "esp12", True, "qio", "detect", "40m", "460800",
      [("0x0", "ESP8266_GENERIC-v1.28.0.bin")], "mpremote"),
     ("micropython-esp32", "devkit", True, "dio", "detect", "40m", "460800",
-     [("0x1000", "ESP32_GENERIC-v1.28.0.bin")], "mpremote"),
+     [("0x1000", "ESP32_GENERIC-20250415-v1.25.0.bin")], "mpremote"),
     ("arduino-esp8266-2.7", "esp12", True, "dio", "detect", "40m", "115200",
      [("0x0", "WebServerLed.ino.bin")], "none"),
     ("arduino-esp8266-3.1", "esp12", True, "dio", "detect", "40m", "115200",

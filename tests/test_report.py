@@ -284,3 +284,29 @@ def test_run_facts_say_where_a_boards_load_came_from() -> None:
     rows = dict(_hardware_rows({"hardware": {**hw, "load": remote}}))
     assert rows["load from"].startswith("3 locust worker(s) on other hosts")
     assert "192.168.50.2:5557" in rows["load from"]
+
+
+def test_free_heap_figure_draws_budgets_and_marks_the_first_failure(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from closebench.report import figures
+    from closebench.report.data import load_run
+
+    run_dir = _build(tmp_path)
+    ids = [c.id for c in load_run(run_dir).cells]
+    assert figures.free_heap(load_run(run_dir), ids) is None  # no [heap] budget anywhere
+    csv_path = next(
+        p for p in sorted(run_dir.glob("*/device.csv")) if pd.read_csv(p)["alloc_fail"].max() > 0
+    )
+    dev = pd.read_csv(csv_path)
+    dev["heap_free"] = 20000 - 50 * dev.index  # falling; the fixture's alloc_fail rises late
+    dev.to_csv(csv_path, index=False)
+    run = load_run(run_dir)
+    fig = figures.free_heap(run, ids)
+    assert fig is not None
+    ax = fig.axes[0]
+    assert len(ax.get_legend_handles_labels()[1]) == 1  # only the cell with a budget
+    first = dev.index[dev["alloc_fail"] > 0][0]
+    marks = [ln for ln in ax.lines if ln.get_marker() == "x"]
+    assert len(marks) == 1
+    assert marks[0].get_ydata()[0] == pytest.approx(dev["heap_free"][first] / 1024)

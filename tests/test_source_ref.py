@@ -283,3 +283,21 @@ def test_every_release_list_names_its_variants_repository() -> None:
         assert all(r.repo in repos for r in listed.releases), name
         pinned = {a.commit for a in source.archives}
         assert any(r.commit in pinned for r in listed.releases), name  # the variant itself
+
+
+def test_micropython_esp32_releases_mark_what_is_not_here() -> None:
+    """The pin (v1.25.0, IDF v5.2.2's esp-lwip) builds; newer IDFs' esp-lwip is not here and
+    compare --releases leaves those out, saying so."""
+    listed = load_releases("micropython-esp32")
+    pinned = load_variant("micropython-esp32").source
+    assert pinned is not None
+    available = [r for r in listed.releases if r.available]
+    assert [r.label for r in available] == ["v1.25.0"]
+    assert available[0].commit == pinned.archives[0].commit
+    missing = [r for r in listed.releases if not r.available]
+    assert missing and all("source not available here" in r.networking for r in missing)
+    assert all(r.commit != pinned.archives[0].commit for r in missing)
+    lines: list[str] = []
+    stacks = source_ref.release_variants(load_variant("micropython-esp32"), log=lines.append)
+    assert len(stacks) == 1
+    assert sum("source not available here" in line for line in lines) == len(missing)

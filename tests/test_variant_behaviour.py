@@ -109,3 +109,66 @@ def test_nodemcu_2016_culls_closing_pcbs_and_rsts_late_segments(bench: Path) -> 
         if p[TCP].sport == 80 and p[TCP].dport == first_port and "R" in str(p[TCP].flags)
     ]
     assert late, f"the culled connection's late FIN got no RST ({cite})"
+
+
+def test_heap_budget_falls_with_time_wait_pcbs(bench: Path) -> None:
+    """[heap]: every PCB lwIP keeps comes out of the cited free heap (MEMP_MEM_MALLOC=1 via
+    mem_malloc -> mem_clib_malloc -> heap.c), and device.csv shows what is left."""
+    variant = load_variant("esp-idf-5.3")
+    assert variant.heap is not None
+    box = up_variant(variant, bench)
+    try:
+        sequential_heads(box, 30)
+        time.sleep(0.5)
+    finally:
+        box.stop()
+    tl = pd.read_csv(bench / "device.csv")
+    assert tl["heap_free"].iloc[0] <= variant.heap.free_bytes
+    assert tl["time_wait"].max() == 30
+    # 30 TIME_WAIT PCBs held: at least 100 bytes each (a tcp_pcb is larger on any build)
+    assert tl["heap_free"].iloc[0] - tl["heap_free"].min() >= 30 * 100
+    assert (tl["heap_free"] + tl["mem_used"] <= variant.heap.free_bytes + 64).all()
+
+
+def test_small_heap_fails_allocations_and_drops_syns(bench: Path) -> None:
+    """With a heap too small for 30 TIME_WAIT PCBs, allocations fail (alloc_fail counts them),
+    heap_free never goes below 0, and the stack stops answering SYNs (the heap_exhaustion
+    probe's syn_dropped on esp-idf-5.3)."""
+    variant = load_variant("esp-idf-5.3")
+    args = variant.device_args()
+    args[args.index("--heap-bytes") + 1] = "6000"
+    box = bring_up(
+        kind=variant.kind,
+        lwip=variant.emulation.lwip or "2.1.3",
+        options=variant.emulation.options,
+        device_args=args,
+        link_args=[],
+        cell_dir=bench,
+        duration_s=120,
+        log=lambda _m: None,
+    )
+    try:
+        out = client(
+            box,
+            f"""
+            import socket
+            served = refused = 0
+            for _ in range(30):
+                try:
+                    s = socket.create_connection(("{DEVICE}", 80), timeout=1.5)
+                    s.sendall(b"HEAD / HTTP/1.1\\r\\n\\r\\n")
+                    while s.recv(4096): pass
+                    s.close()
+                    served += 1
+                except OSError:
+                    refused += 1
+            print(served, refused)
+        """,
+        )
+    finally:
+        box.stop()
+    served, refused = (int(x) for x in out.split()[-2:])
+    tl = pd.read_csv(bench / "device.csv")
+    assert tl["alloc_fail"].max() > 0
+    assert tl["heap_free"].min() >= 0
+    assert served > 0 and refused > 0, (served, refused)

@@ -79,7 +79,7 @@ def test_forks_on_upstream_list_known_differences() -> None:
 def test_device_args_mapping() -> None:
     assert load_variant("nodemcu-2016").device_args() == [
         "--close", "espconn", "--admission", "active", "--admission-limit", "5",
-        "--tw-cap", "0", "--cull-closing", "5",
+        "--tw-cap", "0", "--cull-closing", "5", "--heap-bytes", "21064",
     ]  # fmt: skip
     args = load_variant("arduino-esp8266-3.1").device_args()
     assert args[args.index("--tw-cap") + 1] == "6"  # the glue macro keeps 6 (off by one)
@@ -93,13 +93,14 @@ def test_device_args_mapping() -> None:
 
 def test_with_lwip_is_the_release_axis() -> None:
     mp32 = load_variant("micropython-esp32")
-    assert mp32.emulation.options["LWIP_TCP_RTO_TIME"] == 1500
-    on_213 = mp32.with_lwip("2.1.3")
-    assert on_213.emulation.lwip == "2.1.3" and on_213.label == "micropython-esp32@lwip-2.1.3"
-    assert "LWIP_TCP_RTO_TIME" not in on_213.emulation.options
-    assert any("LWIP_TCP_RTO_TIME" in d for d in on_213.emulation.known_differences)
-    assert on_213.with_lwip("2.2.1").emulation.options == mp32.emulation.options
-    assert mp32.emulation.lwip == "2.2.1"  # frozen: the original is untouched
+    assert mp32.emulation.lwip == "2.1.3"  # esp-lwip 2.1.3-esp's base (IDF v5.2.2)
+    assert "LWIP_TCP_RTO_TIME" not in mp32.emulation.options  # an option from 2.2.x on
+    assert any("LWIP_TCP_RTO_TIME" in d for d in mp32.emulation.known_differences)
+    on_221 = mp32.with_lwip("2.2.1")
+    assert on_221.emulation.lwip == "2.2.1" and on_221.label == "micropython-esp32@lwip-2.2.1"
+    assert on_221.emulation.options["LWIP_TCP_RTO_TIME"] == 1500
+    assert on_221.with_lwip("2.1.3").emulation.options == mp32.emulation.options
+    assert mp32.emulation.lwip == "2.1.3"  # frozen: the original is untouched
     nodemcu = load_variant("nodemcu-2016")
     assert "LWIP_TCP_RTO_TIME" not in nodemcu.emulation.options
     assert nodemcu.with_lwip("2.2.1").emulation.options["LWIP_TCP_RTO_TIME"] == 1000
@@ -177,7 +178,7 @@ BROKEN = [
     (
         "bad sha",
         "micropython-esp32",
-        'image = { path = "ESP32_GENERIC-v1.28.0.bin" }',
+        'image = { path = "ESP32_GENERIC-20250415-v1.25.0.bin" }',
         'image = { url = "https://example.invalid/x.bin", sha256 = "abc" }',
         "hardware.image.sha256",
     ),
@@ -329,3 +330,18 @@ def test_variants_command_json(capsys: pytest.CaptureFixture[str]) -> None:
 def test_option_names_exist_in_lwip() -> None:
     for variant in load_variants():
         validate_lwip_options(variant)  # fetches lwIP's source (cached) to read opt.h
+
+
+def test_heap_budget_is_cited_and_passed_to_the_device(tmp_path: Path) -> None:
+    """[heap] free_bytes becomes --heap-bytes in both builds; a reading needs a source."""
+    nodemcu = load_variant("nodemcu-2016")
+    assert nodemcu.heap is not None and nodemcu.heap.free_bytes == 21064
+    assert "lua-developer-faq.md" in str(nodemcu.heap.cite)
+    assert nodemcu.as_exact().device_args()[-2:] == ["--heap-bytes", "21064"]
+    assert load_variant("micropython-esp8266").heap is None  # no published reading found
+    for name in ("esp-idf-5.3", "micropython-esp32", "nodemcu-3.0"):
+        heap = load_variant(name).heap
+        assert heap is not None and heap.where.startswith("https://"), name
+    manifest = broken_manifest(tmp_path, "nodemcu-2016", "free_bytes = 21064", "free_bytes = 9")
+    with pytest.raises(UserError, match=r"heap\.free_bytes"):
+        load_variant_file(manifest)

@@ -41,6 +41,19 @@ struct stack_snapshot {
   uint64_t mem_used, mem_max, memp_tcp_pcb_used, memp_tcp_seg_used, memp_pbuf_used, alloc_fail;
 };
 
+/* The chip's heap (heap.c): the budget the stack's allocations draw on; 0 = the host's heap. */
+struct heap_stats {
+  uint64_t budget, used, max, fail; /* bytes; fail counts refused allocations */
+  uint64_t first_fail_us;           /* mono_us() of the first refused allocation */
+};
+extern struct heap_stats g_heap;
+void heap_set_budget(uint64_t bytes);
+uint64_t heap_free_bytes(void); /* UINT64_MAX without a budget */
+void *cb_heap_malloc(size_t size);
+void *cb_heap_calloc(size_t n, size_t size);
+void *cb_heap_realloc(void *p, size_t size);
+void cb_heap_free(void *p);
+
 /* lwIP side (stack.c). */
 int stack_init(const struct dev_config *cfg);
 void stack_input(const uint8_t *frame, size_t len); /* one frame toward lwIP */

@@ -33,7 +33,15 @@
 
 #define REQ_MAX 2048
 #define POLL_TICKS 4           /* tcp_poll interval in coarse ticks (~2 s at TCP_TMR_INTERVAL 250) */
-#define ESPCONN_IDLE_POLLS 15  /* NodeMCU net.createServer default timeout 30 s */
+/* espconn (nodemcu/nodemcu-firmware@98d3b46 app/lwip/app/espconn_tcp.c:1256):
+ * "tcp_poll(pcb, espconn_server_poll, 8); /- every 1 seconds -/" -- 8 coarse ticks of
+ * TCP_SLOW_INTERVAL (2*TCP_TMR_INTERVAL, tcp_impl.h:116,124: 125 ms -> 250 ms) = 2 s; the comment
+ * is wrong. The idle limit counts polls: espconn_server_poll "recv_check++" and closes at
+ * "recv_check >= ...timeout" (espconn_tcp.c:1093,1104) with the server's timeout from
+ * app/modules/net.c:39 "tcp_server_timeover = 30" via espconn_regist_time(..., 0) (net.c:802):
+ * 30 polls of 2 s = 60 s idle. */
+#define ESPCONN_POLL_TICKS 8
+#define ESPCONN_IDLE_POLLS 30
 #define MODLWIP_CLOSE_POLLS 20 /* MP: "tcp_poll(socket->pcb.tcp, _lwip_tcp_close_poll, MICROPY_PY_LWIP_TCP_CLOSE_TIMEOUT_MS / 500)" */
 /* WS27/WS31 ESP8266WebServer.h: "#define HTTP_MAX_DATA_WAIT 5000", "#define HTTP_MAX_CLOSE_WAIT 2000",
  * WS31 only: "#define HTTP_MAX_DATA_AVAILABLE_WAIT 30". */
@@ -318,6 +326,7 @@ static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len) {
   if (c == &net_closed_ud) return ERR_ABRT; /* NET net_sent_cb: "if (!ud || !ud->pcb ...) return ERR_ABRT;" */
   if (!c) return ERR_OK;
   c->acked += len;
+  c->idle_polls = 0; /* espconn_server_sent: "psent_cb->pcommon.recv_check = 0;" (espconn_tcp.c:1057) */
   if (c->send_pending) {
     try_send(c);
     return ERR_OK;
@@ -388,7 +397,7 @@ static void attach(struct conn *c) {
   tcp_recv(c->pcb, on_recv);
   tcp_sent(c->pcb, on_sent);
   tcp_err(c->pcb, on_err);
-  tcp_poll(c->pcb, on_poll, POLL_TICKS);
+  tcp_poll(c->pcb, on_poll, cfg.close_mode == CLOSE_ESPCONN ? ESPCONN_POLL_TICKS : POLL_TICKS);
 }
 
 int app_start(const struct dev_config *config) {

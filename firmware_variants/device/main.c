@@ -286,7 +286,7 @@ static void parse_args(int argc, char **argv, struct args *a) {
       {"timeline-ms", 1, 0, 'L'},  {"pcap", 1, 0, 'P'},        {"seed", 1, 0, 's'},
       {"link-in", 1, 0, 'I'},      {"link-out", 1, 0, 'O'},    {"duration-s", 1, 0, 'd'},
       {"backlog", 1, 0, 'q'},      {"read-timeout-ms", 1, 0, 'r'}, {"cpu", 1, 0, 'C'},
-      {0, 0, 0, 0}};
+      {"heap-bytes", 1, 0, 'H'},   {0, 0, 0, 0}};
   int c;
   memset(a, 0, sizeof *a);
   a->duration_s = 3600;
@@ -328,6 +328,7 @@ static void parse_args(int argc, char **argv, struct args *a) {
     case 'q': a->dev.backlog = (uint32_t)parse_u64("backlog", optarg, 0, 255); break;
     case 'r': a->dev.read_timeout_ms = (uint32_t)parse_u64("read-timeout-ms", optarg, 0, 3600000); break;
     case 'C': a->cpu = optarg; break;
+    case 'H': heap_set_budget(parse_u64("heap-bytes", optarg, 0, UINT32_MAX)); break;
     case ':': usage_error("option %s needs a value", name); break;
     default: usage_error("unknown option %s", name); break;
     }
@@ -468,7 +469,8 @@ static void print_counters(const char *why) {
           "\"syn_dropped\":%llu,\"culled\":%llu,\"alloc_fail\":%llu,\"tw_freed\":%llu,"
           "\"tap_rx\":%llu,\"tap_tx\":%llu,\"tap_write_fail\":%llu,\"requests\":%llu,"
           "\"responses\":%llu,\"close_fail\":%llu,\"led\":%u,\"cpu_busy_us\":%llu,"
-          "\"cpu_pieces\":%llu,\"cpu_queue_drop\":%llu,\"cpu_queue_max\":%llu,\"exit\":\"%s\"}\n",
+          "\"cpu_pieces\":%llu,\"cpu_queue_drop\":%llu,\"cpu_queue_max\":%llu,\"heap_budget\":%llu,"
+          "\"heap_used_max\":%llu,\"heap_fail\":%llu,\"exit\":\"%s\"}\n",
           (unsigned long long)g_cnt.rx_frames, (unsigned long long)g_cnt.tx_frames,
           (unsigned long long)g_cnt.link_drop_in, (unsigned long long)g_cnt.link_drop_out,
           (unsigned long long)g_cnt.syn_dropped, (unsigned long long)g_cnt.culled,
@@ -477,7 +479,9 @@ static void print_counters(const char *why) {
           (unsigned long long)g_cnt.tap_write_fail, (unsigned long long)g_cnt.requests,
           (unsigned long long)g_cnt.responses, (unsigned long long)g_cnt.close_fail, s.led,
           (unsigned long long)g_cpu_cnt.busy_us, (unsigned long long)g_cpu_cnt.pieces,
-          (unsigned long long)g_cpu_cnt.queue_drop, (unsigned long long)g_cpu_cnt.queue_max, why);
+          (unsigned long long)g_cpu_cnt.queue_drop, (unsigned long long)g_cpu_cnt.queue_max,
+          (unsigned long long)g_heap.budget, (unsigned long long)g_heap.max,
+          (unsigned long long)g_heap.fail, why);
 }
 
 int main(int argc, char **argv) {

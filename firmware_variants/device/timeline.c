@@ -5,7 +5,8 @@
 
 #include "host.h"
 
-#define NVALS 23
+#define NVALS 24
+#define HEAP_FREE_COL 23 /* empty without a heap budget (--heap-bytes) */
 #define CHANGE_GAP_US 1000
 
 struct timeline {
@@ -20,7 +21,7 @@ static const char HEADER[] =
     "epoch_s,t_ms,reason,led,listen,syn_rcvd,established,fin_wait_1,fin_wait_2,close_wait,"
     "closing,last_ack,time_wait,pcbs,mem_used,mem_max,memp_tcp_pcb_used,memp_tcp_seg_used,"
     "memp_pbuf_used,alloc_fail,syn_dropped,culled,rx_frames,tx_frames,link_drop_in,"
-    "link_drop_out\n";
+    "link_drop_out,heap_free\n";
 
 extern uint32_t g_timeline_ms;
 
@@ -48,7 +49,7 @@ static void sample(const struct timeline *t, uint64_t *v) {
                           s.pcbs, s.mem_used, s.mem_max, s.memp_tcp_pcb_used,
                           s.memp_tcp_seg_used, s.memp_pbuf_used, s.alloc_fail,
                           g_cnt.syn_dropped, g_cnt.culled, g_cnt.rx_frames, g_cnt.tx_frames,
-                          g_cnt.link_drop_in, g_cnt.link_drop_out};
+                          g_cnt.link_drop_in, g_cnt.link_drop_out, heap_free_bytes()};
   memcpy(v, vals, sizeof vals);
 }
 
@@ -60,6 +61,7 @@ static void write_row(struct timeline *t, uint64_t now_us, const char *reason, c
   for (int i = 0; i < NVALS; i++) {
     /* bridge mode: the stack columns (first 17) have no meaning, leave them empty */
     if (!t->lwip_mode && i < 17) fputs(",", t->f);
+    else if (i == HEAP_FREE_COL && (!t->lwip_mode || !g_heap.budget)) fputs(",", t->f);
     else fprintf(t->f, ",%llu", (unsigned long long)v[i]);
   }
   fputc('\n', t->f);

@@ -23,14 +23,16 @@ RESULT_SCHEMA_VERSION = 2
 
 # device.csv (results/README.md): what every device writes, in this order. The emulated
 # device's C program writes the same header (firmware_variants/device/timeline.c; a test
-# compares them); a real board's poller adds heap_free.
+# compares them). heap_free: the emulated chip's heap left (empty without a [heap] budget),
+# or what a real board's poller read.
 DEVICE_CSV_COLUMNS = (
     "epoch_s", "t_ms", "reason", "led", "listen", "syn_rcvd", "established", "fin_wait_1",
     "fin_wait_2", "close_wait", "closing", "last_ack", "time_wait", "pcbs", "mem_used",
     "mem_max", "memp_tcp_pcb_used", "memp_tcp_seg_used", "memp_pbuf_used", "alloc_fail",
     "syn_dropped", "culled", "rx_frames", "tx_frames", "link_drop_in", "link_drop_out",
+    "heap_free",
 )  # fmt: skip
-HARDWARE_DEVICE_CSV_COLUMNS = (*DEVICE_CSV_COLUMNS, "heap_free")
+HARDWARE_DEVICE_CSV_COLUMNS = DEVICE_CSV_COLUMNS
 
 
 def read_manifest(

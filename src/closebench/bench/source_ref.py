@@ -254,10 +254,17 @@ def expand(
 def release_variants(
     variant: Variant, repo_dirs: Sequence[str] = (), log: Log = print
 ) -> list[Variant]:
-    """The variant at each release of its releases.toml (the pinned one is the variant)."""
+    """The variant at each release of its releases.toml (the pinned one is the variant).
+
+    Releases marked `available = false` are skipped with a line saying so.
+    """
     listed = load_releases(variant.base_name)
     dirs = parse_repo_dirs(repo_dirs)
-    return [at_ref(variant, {rel.repo: rel.commit}, dirs, log) for rel in listed.releases]
+    for rel in listed.releases:
+        if not rel.available:
+            log(f"{variant.name}: release {rel.label} skipped: source not available here")
+    chosen = [rel for rel in listed.releases if rel.available]
+    return [at_ref(variant, {rel.repo: rel.commit}, dirs, log) for rel in chosen]
 
 
 # --- archives ------------------------------------------------------------------------------

@@ -272,6 +272,8 @@ def _variant_record(variant: Variant, build: Any) -> dict[str, Any]:
             if lwip and variant.timing
             else None
         ),
+        # the chip's free heap at app start ([heap]): the device's heap budget, or None
+        "heap": variant.heap.record() if lwip and variant.heap else None,
     }
 
 

@@ -14,7 +14,7 @@ ORDER = (
     "client_fin_first", "close_with_unread", "client_fin_ack", "rst_validation",
     "syn_in_time_wait", "rst_in_time_wait", "admission", "accept_queue", "serial_service",
     "syn_ack_retransmission", "tw_cap", "time_wait_length", "fin_wait_2", "last_ack",
-    "fin_retransmission",
+    "fin_retransmission", "heap_exhaustion",
 )  # fmt: skip
 
 

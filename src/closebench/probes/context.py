@@ -42,6 +42,7 @@ class ProbeContext:
     expect: dict[str, Any]  # [expect] values (plain), to choose fast paths and windows
     max_observe_s: float
     log: Callable[[str], None] = print
+    device_csv: str | None = None  # the device's timeline (heap_free, alloc_fail), as it writes it
     _next_port: int = FIRST_PORT
 
     def conn(self) -> Conn:

@@ -48,6 +48,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
             expect=spec["expect"],
             max_observe_s=float(spec["max_observe_s"]),
             log=lambda msg: print(msg, flush=True),
+            device_csv=spec["device"].get("timeline"),
         )
         result["observations"] = [o.to_json() for o in module.run(ctx)]
     except Stop:

@@ -56,6 +56,7 @@ def _run_one(
         link_args=load_link("ideal").device_args(),
         seed=1,
         pcap=str(pdir / "capture-device.pcap"),
+        timeline=str(pdir / "device.csv"),
         log_dir=str(pdir),
         duration_s=bound_s + 30,
     )

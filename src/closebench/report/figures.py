@@ -349,6 +349,43 @@ def device_timeline(run: RunData, cell_ids: list[str]) -> Figure | None:
     return fig
 
 
+def free_heap(run: RunData, cell_ids: list[str]) -> Figure | None:
+    """Free heap over time, one line per stack and condition (its first cell), the first
+    failed allocation marked: device.csv's heap_free (empty without a [heap] budget; a real
+    board's poller fills it too) and alloc_fail."""
+    dev = run.device
+    if dev.empty or "heap_free" not in dev or not cell_ids:
+        return None
+    fig, ax = plt.subplots(figsize=(9.5, 3.6))
+    drawn = 0
+    for cid in cell_ids:
+        sub = dev[dev["cell_id"] == cid].sort_values("epoch_s")
+        free = pd.to_numeric(sub["heap_free"], errors="coerce")
+        if sub.empty or free.isna().all():
+            continue
+        cell = run.cell(cid)
+        origin = cell.event("load_start", "wall") or float(sub["epoch_s"].iloc[0])
+        t = sub["epoch_s"] - origin
+        label = f"{cell.stack} {cell.condition}"
+        line = ax.step(t, free / 1024, where="post", linewidth=1.3, label=label)[0]
+        fails = pd.to_numeric(sub.get("alloc_fail"), errors="coerce").fillna(0)
+        first = fails.gt(0).idxmax() if fails.gt(0).any() else None
+        if first is not None:
+            ax.axvline(t.loc[first], color=line.get_color(), linestyle=":", linewidth=1.2)
+            ax.plot(t.loc[first], free.loc[first] / 1024, "x", color=line.get_color(), ms=9)
+        drawn += 1
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_xlabel("s since load start")
+    ax.set_ylabel("free heap, KiB")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="lower left", fontsize=8, frameon=False)
+    ax.set_title("Free heap on the emulated chip", loc="left", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def latency_ecdf(requests: pd.DataFrame, order: list[str]) -> Figure | None:
     col = next((c for c in requests.columns if "latency" in c), None) if len(requests) else None
     if col is None:

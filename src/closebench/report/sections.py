@@ -315,6 +315,13 @@ def device_resources(run: RunData) -> None:
                 firsts.setdefault((cell.stack, cell.condition), cell.id)
         show.fig(figures.device_timeline(run, list(firsts.values())))
         show.note("Shaded: load running. Dotted black (right axis): allocation failures so far.")
+        heap_fig = figures.free_heap(run, list(firsts.values()))
+        if heap_fig is not None:
+            show.fig(heap_fig)
+            show.note(
+                "Free heap of each stack's first cell, from its [heap] budget (free heap at app "
+                "start, cited in variant.toml); x and dotted line: the first allocation failure."
+            )
     show.table(tables.device_peaks(run), "From each cell's metrics.json 'device'.")
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from closebench.errors import UserError, where
 from closebench.paths import variants_dir
 from closebench.tomlfile import read_toml
+from closebench.variants.heap import Heap, parse_heap
 from closebench.variants.schema import (
     ACCEPT_OVERFLOW_ANSWERS,
     ADMISSIONS,
@@ -213,6 +214,8 @@ class Variant:
     source_ref: str | None = None
     # The release this stack is, when it came from the folder's releases.toml.
     release: dict[str, str] | None = None
+    # The chip's free heap at app start ([heap]): the device program's heap budget.
+    heap: Heap | None = None
 
     @property
     def base_name(self) -> str:
@@ -319,8 +322,10 @@ class Variant:
         if self.kind != "lwip":
             raise UserError(f"{self.name}: kind {self.kind!r} runs no emulated lwIP device")
         emu = self.emulation
-        # The app (httpd.c) is the bench's in both builds, so its own settings always go along.
+        # The app (httpd.c) is the bench's in both builds, so its own settings always go along,
+        # and so does the chip's heap (both builds allocate from it).
         app = [
+            *(self.heap.device_args() if self.heap else []),
             *(["--backlog", str(emu.backlog)] if emu.backlog else []),
             *(["--read-timeout-ms", str(emu.read_timeout_ms)] if emu.read_timeout_ms else []),
             *self.speed_args(),
@@ -455,7 +460,7 @@ def _parse(top: Table, folder: Path) -> Variant:
             "name", "kind", "firmware", "version", "chip", "stack", "summary",
             "citations", "emulation", "expect", "hardware",
         ),
-        optional=("source", "timing", "citation_defaults"),
+        optional=("source", "timing", "citation_defaults", "heap"),
     )  # fmt: skip
     name = top.text("name")
     if name != folder.name:
@@ -471,6 +476,11 @@ def _parse(top: Table, folder: Path) -> Variant:
     hardware = _hardware(top, folder, kind)
     source = _source(top.sub("source"), kind) if "source" in top.data else None
     timing = parse_timing(top.sub("timing"), kind) if "timing" in top.data else None
+    heap = (
+        parse_heap(top.sub("heap"), lambda t: _citation(t, defaults))
+        if "heap" in top.data
+        else None
+    )
     return Variant(
         name=name,
         path=folder,
@@ -486,6 +496,7 @@ def _parse(top: Table, folder: Path) -> Variant:
         citations=citations,
         source=source,
         timing=timing,
+        heap=heap,
     )
 
 

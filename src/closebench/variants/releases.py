@@ -16,7 +16,10 @@ tag = "2.1.0-master_20170521"       # optional
 date = 2017-05-21                   # the commit's date (TOML date)
 networking = "one line: what changed for closing"
 cite = { repo = "...", ref = "...", path = "...", note = "..." }
+available = false                   # optional: the commit's source is not reachable here
 ```
+A release with `available = false` is listed for the record (its networking line says why) and
+left out of `compare --releases`.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ class Release:
     date: dt.date
     networking: str
     cite: Citation
+    available: bool = True  # false: "source not available here", not built
 
     def record(self) -> dict[str, str]:
         """What the run manifest and the report carry about this release."""
@@ -102,7 +106,8 @@ def load_releases(variant: str) -> ReleaseList:
 
 def _release(item: Table) -> Release:
     item.check_keys(
-        required=("label", "repo", "commit", "date", "networking", "cite"), optional=("tag",)
+        required=("label", "repo", "commit", "date", "networking", "cite"),
+        optional=("tag", "available"),
     )
     label = item.text("label")
     if not REF_LABEL.match(label):
@@ -125,4 +130,5 @@ def _release(item: Table) -> Release:
         cite=Citation(
             cite.text("repo"), cite.text("ref"), cite.text("path"), cite.get("note", str, "")
         ),
+        available=item.get("available", bool, True),
     )

@@ -4,29 +4,32 @@
  * move frames between lwIP and the SDK's binary Wi-Fi driver, which stack.c replaces. */
 #include <stdlib.h>
 
+#include "cbdev.h"
+
 #include "lwip/err.h"
 #include "lwip/ip_addr.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
 
 /* The glue (8e3c4ee) lwipopts.h: "#define mem_clib_malloc(s) pvPortMalloc(s, NULL, -1)" etc.
- * On the ESP8266 these allocate from the ~40 KB umm_malloc heap; here from the host heap. */
+ * On the ESP8266 these allocate from the umm_malloc heap; here from the chip's heap budget
+ * (heap.c, the variant's [heap] figure). */
 void *pvPortMalloc(size_t size, const char *file, int line) {
   (void)file;
   (void)line;
-  return malloc(size);
+  return cb_heap_malloc(size);
 }
 
 void *pvPortZalloc(size_t size, const char *file, int line) {
   (void)file;
   (void)line;
-  return calloc(1, size);
+  return cb_heap_calloc(1, size);
 }
 
 void vPortFree(void *ptr, const char *file, int line) {
   (void)file;
   (void)line;
-  free(ptr);
+  cb_heap_free(ptr);
 }
 
 /* lwipopts.h: "#define LWIP_HOOK_UNKNOWN_ETH_PROTOCOL(pbuf, netif) lwip_unhandled_packet(...)".

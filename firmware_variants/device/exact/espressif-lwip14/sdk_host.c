@@ -132,51 +132,13 @@ uint32_t cb_sdk_timer_sleep_ms(void) {
   return best;
 }
 
-/* ---- heap: malloc with a size header so the timeline can show the stack's heap use ---- */
+/* ---- heap: the SDK's os_malloc/pvPortMalloc draw on the chip's heap budget (heap.c) ---- */
 struct cb_heap_stats cb_heap;
 
-struct hdr {
-  size_t size;
-  size_t pad; /* keeps 8-byte alignment of the payload on -m32 */
-};
-
-static void *heap_alloc(size_t size) {
-  struct hdr *h = malloc(sizeof *h + size);
-  if (!h) {
-    cb_heap.fail++;
-    return NULL;
-  }
-  h->size = size;
-  cb_heap.used += size;
-  if (cb_heap.used > cb_heap.max) cb_heap.max = cb_heap.used;
-  return h + 1;
-}
-
-static void heap_free(void *p) {
-  struct hdr *h;
-  if (!p) return;
-  h = (struct hdr *)p - 1;
-  cb_heap.used -= h->size;
-  free(h);
-}
-
-static void *heap_zalloc(size_t size) {
-  void *p = heap_alloc(size);
-  if (p) memset(p, 0, size);
-  return p;
-}
-
-static void *heap_realloc(void *p, size_t size) {
-  void *q;
-  if (!p) return heap_alloc(size);
-  q = heap_alloc(size);
-  if (q) {
-    size_t old = ((struct hdr *)p - 1)->size;
-    memcpy(q, p, old < size ? old : size);
-    heap_free(p);
-  }
-  return q;
-}
+static void *heap_alloc(size_t size) { return cb_heap_malloc(size); }
+static void heap_free(void *p) { cb_heap_free(p); }
+static void *heap_zalloc(size_t size) { return cb_heap_calloc(1, size); }
+static void *heap_realloc(void *p, size_t size) { return cb_heap_realloc(p, size); }
 
 #ifdef CB_SDK_HEAP_SITE_ARGS /* SDK 2.x: allocation-site arguments (unused here) */
 void *pvPortMalloc(size_t sz, const char *file, unsigned line, bool iram) {
@@ -207,8 +169,12 @@ void *pvPortRealloc(void *p, size_t size) { return heap_realloc(p, size); }
 void vPortFree(void *p) { heap_free(p); }
 #endif
 
-/* ASSUMPTION: the chip's free heap is not modelled (only printed in espconn debug output). */
-uint32 system_get_free_heap_size(void) { return 0; }
+/* The SDK's free-heap call answers from the budget (heap.c); without one, the host has no limit
+ * and the call says 0 as before (only espconn debug output prints it). */
+uint32 system_get_free_heap_size(void) {
+  uint64_t left = heap_free_bytes();
+  return left == UINT64_MAX ? 0 : (uint32)left;
+}
 
 /* ---- random: the bench's seeded stream (stack14.c) ---- */
 unsigned long os_random(void) { return cb_rand32(); }

@@ -7,9 +7,8 @@
 struct netif;
 
 struct cb_heap_stats {
-  uint64_t used, max, fail; /* bytes the stack holds on the SDK heap (pvPortMalloc) */
-  uint64_t rx_held;         /* received frames whose driver buffer lwIP still holds */
-};
+  uint64_t rx_held; /* received frames whose driver buffer lwIP still holds */
+};  /* the heap itself is cbdev.h's g_heap (heap.c) */
 extern struct cb_heap_stats cb_heap;
 extern uint64_t cb_sdk_post_dropped;
 

@@ -162,10 +162,10 @@ void stack_snapshot(struct stack_snapshot *s) {
   }
   /* MEMP_MEM_MALLOC=1 and LWIP_STATS=0 in the fork's lwipopts.h: no pool stats exist, so the
    * columns come from the SDK heap and the PCB/segment lists instead. */
-  s->mem_used = cb_heap.used;
-  s->mem_max = cb_heap.max;
+  s->mem_used = g_heap.used;
+  s->mem_max = g_heap.max;
   s->memp_tcp_pcb_used = s->pcbs;
   s->memp_tcp_seg_used = segs;
   s->memp_pbuf_used = cb_heap.rx_held;
-  s->alloc_fail = cb_heap.fail;
+  s->alloc_fail = g_heap.fail;
 }

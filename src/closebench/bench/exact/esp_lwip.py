@@ -25,6 +25,16 @@ from closebench.paths import device_source_dir
 
 REPO = "espressif/esp-lwip"
 FAMILY = "esp-lwip"
+# MicroPython's esp32 firmware: the same esp-lwip, linked with MicroPython's memp_malloc wrapper
+# (micropython/micropython@f498a16c7db6d4b2de200b3e0856528dfe0613c3, tag v1.25.0,
+# ports/esp32/esp32_common.cmake: "-Wl,--wrap=memp_malloc", "-Wl,--wrap=memp_free"); ours is
+# firmware_variants/device/exact/esp-lwip/micropython/tcp_pcb_cap.c.
+FAMILY_MICROPYTHON = "esp-lwip-micropython"
+MICROPYTHON_LINK = ("-Wl,--wrap=memp_malloc", "-Wl,--wrap=memp_free")
+# The wrapper counts heap-allocated PCBs: IDF's port lwipopts.h (v5.2.2 as v5.3)
+# "#define MEMP_MEM_MALLOC                 1". The variant's approximation sets 0 (pools make the
+# cap there), so the MicroPython build puts IDF's value back after the variant's options.
+MICROPYTHON_FORCED: dict[str, OptionValue] = {"MEMP_MEM_MALLOC": 1}
 # ESP32 is a 32-bit target: -m32 keeps pointer and struct sizes (heap per PCB) ESP32-like.
 EXTRA_CFLAGS = ("-m32",)
 HOOKS_HEADER = "esp_idf_hooks.h"
@@ -105,9 +115,12 @@ def _core_files(src: Path, log: Callable[[str], None]) -> list[Path]:
     return [f for f in files if f.is_file()]
 
 
-def compile_command(src: Path, out_dir: Path, binary: Path) -> list[str]:
+def compile_command(
+    src: Path, out_dir: Path, binary: Path, *, micropython: bool = False
+) -> list[str]:
     dev = device_source_dir()
     own = _own_dir()
+    extra = sorted((own / "micropython").glob("*.c")) if micropython else []
     return [
         "gcc",
         *CFLAGS,
@@ -119,6 +132,8 @@ def compile_command(src: Path, out_dir: Path, binary: Path) -> list[str]:
         *(str(p) for p in _core_files(src, lambda _msg: None)),
         *(str(p) for p in sorted(dev.glob("*.c"))),
         *(str(p) for p in sorted(own.glob("*.c"))),
+        *(str(p) for p in extra),
+        *(MICROPYTHON_LINK if micropython else ()),
         "-o",
         str(binary),
     ]
@@ -129,15 +144,31 @@ def build(
     out_dir: Path,
     options: Mapping[str, int | str | bool],
     log: Callable[[str], None],
+    *,
+    micropython: bool = False,
 ) -> Path:
     """Compile cbdev from esp-lwip; return the path of the binary inside out_dir."""
     require_gcc("gcc-multilib")
     src = _source_root(trees)
     _core_files(src, log)
     opts: dict[str, OptionValue] = {**IDF_PORT, **options}  # the variant's options win
+    if micropython:
+        opts.update(MICROPYTHON_FORCED)
     (out_dir / "lwipopts.h").write_text(render_lwipopts(opts))
     tmp_bin = out_dir / (BINARY + ".tmp")
-    return link_binary(compile_command(src, out_dir, tmp_bin), out_dir, f" ({FAMILY})", log)
+    cmd = compile_command(src, out_dir, tmp_bin, micropython=micropython)
+    family = FAMILY_MICROPYTHON if micropython else FAMILY
+    return link_binary(cmd, out_dir, f" ({family})", log)
 
 
-BUILDERS: dict[str, Callable[..., Path]] = {FAMILY: build}
+def build_micropython(
+    trees: Mapping[str, Path],
+    out_dir: Path,
+    options: Mapping[str, int | str | bool],
+    log: Callable[[str], None],
+) -> Path:
+    """esp-lwip as MicroPython's esp32 port links it (the 12-PCB memp_malloc wrapper)."""
+    return build(trees, out_dir, options, log, micropython=True)
+
+
+BUILDERS: dict[str, Callable[..., Path]] = {FAMILY: build, FAMILY_MICROPYTHON: build_micropython}

@@ -30,7 +30,7 @@ from closebench.paths import device_source_dir
 FAMILY_RAW = "espressif-lwip14"
 FAMILY_ESPCONN = "espressif-lwip14-espconn"
 SHIM_DIR = "exact/espressif-lwip14"
-HOST_FILES = ("main.c", "tap.c", "link.c", "pcap.c", "timeline.c", "httppage.c")
+HOST_FILES = ("main.c", "tap.c", "link.c", "pcap.c", "timeline.c", "httppage.c", "heap.c")
 SHIM_FILES = ("sdk_host.c", "stack14.c")
 # espconn and what it needs (espconn.c calls into the TCP, UDP and mDNS parts).
 ESPCONN_FILES = ("app/espconn.c", "app/espconn_tcp.c", "app/espconn_udp.c", "app/espconn_mdns.c")
