@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "closebench"
 SHARED = {"closebench", "errors", "paths", "tomlfile", "schema", "data"}
 # README "Where the code lives", top to bottom: a stage may import any stage above it.
 STAGES = [
-    "variants", "bench", "probes", "load", "capture", "teardown", "pipeline", "report",
+    "variants", "bench", "probes", "load", "capture", "chip", "teardown", "pipeline", "report",
     "regress", "hardware", "seed", "commands", "cli", "__main__",
 ]  # fmt: skip
 

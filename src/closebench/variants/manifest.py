@@ -48,7 +48,7 @@ MANIFEST = "variant.toml"
 REF_SEP = "~"
 REF_LABEL = re.compile(r"^[A-Za-z0-9._-]+$")
 # firmware_variants/device/ holds the emulated device's C source, not a variant.
-NOT_VARIANTS = frozenset({"device"})
+NOT_VARIANTS = frozenset({"device", "chip"})  # the device program; the lx106 harness
 # Every manifest must state these; the orchestrator's per-variant bench tests read them.
 REQUIRED_EXPECT = (
     "time_wait_s",

@@ -212,14 +212,17 @@ def compile_command(
     ]
 
 
-def build(
+def prepare(
     trees: Mapping[str, Path],
     out_dir: Path,
     options: Mapping[str, int | str | bool],
     log: Callable[[str], None],
-) -> Path:
-    """Patch lwIP as the lwip2 builder does and compile cbdev; return the binary's path."""
-    require_gcc("gcc-multilib")
+    binary: Path,
+) -> list[str]:
+    """Patch a copy of lwIP as the lwip2 builder does; the gcc command that builds BINARY.
+
+    closebench.chip reuses the command's flags and sources for the lx106 build.
+    """
     lwip, glue = _trees(trees)
     flags = _build_flags(options, log)
     recipe = check_recipe(glue)
@@ -236,10 +239,20 @@ def build(
         patch_log_path.write_text("\n".join(patch_log) + "\n")
     include = out_dir / "include"
     _write_hash_header(include, lwip, glue)
+    return compile_command(lwip_copy, glue, include, flags, binary)
+
+
+def build(
+    trees: Mapping[str, Path],
+    out_dir: Path,
+    options: Mapping[str, int | str | bool],
+    log: Callable[[str], None],
+) -> Path:
+    """Patch lwIP as the lwip2 builder does and compile cbdev; return the binary's path."""
+    require_gcc("gcc-multilib")
     tmp_bin = out_dir / (BINARY + ".tmp")
-    return link_binary(
-        compile_command(lwip_copy, glue, include, flags, tmp_bin), out_dir, f" ({FAMILY})", log
-    )
+    command = prepare(trees, out_dir, options, log, tmp_bin)
+    return link_binary(command, out_dir, f" ({FAMILY})", log)
 
 
 BUILDERS: dict[str, Callable[..., Path]] = {FAMILY: build}

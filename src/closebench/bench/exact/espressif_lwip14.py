@@ -192,15 +192,8 @@ def _jobs(
     return cmds
 
 
-def _build(
-    trees: Mapping[str, Path],
-    out_dir: Path,
-    log: Callable[[str], None],
-    *,
-    espconn: bool,
-) -> Path:
-    if shutil.which("gcc") is None:
-        raise UserError("gcc not found; install gcc and gcc-multilib to build the device")
+def compile_plan(trees: Mapping[str, Path], out_dir: Path, *, espconn: bool) -> list[list[str]]:
+    """The gcc commands (without -o) of the host build; closebench.chip reuses them for lx106."""
     layout, root = _find_tree(trees)
     dev = device_source_dir()
     shim = dev / SHIM_DIR
@@ -211,12 +204,26 @@ def _build(
         app: tuple[Path, list[str]] = (shim / "app_espconn.c", [])
     else:  # httpd.c is written for lwIP 2.x; a force-included compat header bridges 1.4
         app = (dev / "httpd.c", ["-include", str(shim / "httpd_compat.h")])
-    obj_dir = out_dir / "obj"
-    obj_dir.mkdir(parents=True, exist_ok=True)
     base = _lwip_side_flags(layout.defines, include, shim, dev)
     if (include / SDK2_TIME_H).is_file():
         base, own = _sdk2_rtc(out_dir, base, own)
-    cmds = _jobs(tree, own, app, base, dev)
+    return _jobs(tree, own, app, base, dev)
+
+
+def _build(
+    trees: Mapping[str, Path],
+    out_dir: Path,
+    log: Callable[[str], None],
+    *,
+    espconn: bool,
+) -> Path:
+    if shutil.which("gcc") is None:
+        raise UserError("gcc not found; install gcc and gcc-multilib to build the device")
+    layout, _root = _find_tree(trees)
+    cmds = compile_plan(trees, out_dir, espconn=espconn)
+    tree_count = sum(1 for cmd in cmds if "-w" in cmd)
+    obj_dir = out_dir / "obj"
+    obj_dir.mkdir(parents=True, exist_ok=True)
     objs: list[str] = []
     for i, cmd in enumerate(cmds):
         obj = obj_dir / f"{i:03d}-{Path(cmd[-1]).stem}.o"
@@ -224,7 +231,7 @@ def _build(
         objs.append(str(obj))
     compiler = _Compiler(out_dir)
     family = FAMILY_ESPCONN if espconn else FAMILY_RAW
-    log(f"building {BINARY} ({family}, {layout.repo}, {len(tree)} fork files, -m32) in {out_dir}")
+    log(f"building {BINARY} ({family}, {layout.repo}, {tree_count} fork files, -m32) in {out_dir}")
     with ThreadPoolExecutor(max_workers=2) as pool:  # the machine is shared: at most 2 jobs
         list(pool.map(compiler.run, cmds))
     tmp_bin = out_dir / (BINARY + ".tmp")
