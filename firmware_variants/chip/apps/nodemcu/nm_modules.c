@@ -99,7 +99,25 @@ static int net_socket_close(lua_State *L) {
   return 0;
 }
 
+static void drop_ref(lua_State *L, int *ref) {
+  if (*ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, *ref);
+  *ref = LUA_NOREF;
+}
+
+/* net.c net_delete (the socket's __gc): every callback ref and the self ref dropped. */
 static int net_socket_gc(lua_State *L) {
+  struct nm_socket *s = check_socket(L);
+  drop_ref(L, &s->connect_ref);
+  drop_ref(L, &s->reconnect_ref);
+  drop_ref(L, &s->disconnect_ref);
+  drop_ref(L, &s->receive_ref);
+  drop_ref(L, &s->send_ref);
+  drop_ref(L, &s->dns_ref);
+  drop_ref(L, &s->self_ref);
+  return 0;
+}
+
+static int net_server_gc(lua_State *L) {
   (void)L;
   return 0;
 }
@@ -109,7 +127,7 @@ static const LUA_REG_TYPE net_server_map[] = {
   { LSTRKEY( "close" ), LFUNCVAL( not_used ) },
   { LSTRKEY( "on" ), LFUNCVAL( not_used ) },
   { LSTRKEY( "send" ), LFUNCVAL( not_used ) },
-  { LSTRKEY( "__gc" ), LFUNCVAL( net_socket_gc ) },
+  { LSTRKEY( "__gc" ), LFUNCVAL( net_server_gc ) },
   { LSTRKEY( "__index" ), LROVAL( net_server_map ) },
   { LNILKEY, LNILVAL }
 };

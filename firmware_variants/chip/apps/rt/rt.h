@@ -21,5 +21,8 @@ static inline uint32_t rt_icount(void) {
 uint32_t rt_event_begin(void);
 void rt_event_end(const char *name, uint32_t begin);
 void rt_record(const char *fmt, ...);
+/* "event <name> <n>" for the instructions since `from` (a rt_icount() value); the printing is
+ * left out of the count. */
+void rt_span(const char *name, uint32_t from);
 int app_main(void);
 #endif

@@ -1,0 +1,57 @@
+"""`closebench timing apps --variant V`: the app's instructions per event on the lx106.
+
+Builds the firmware's own interpreter for the ESP8266's core with the variant's app inside,
+runs it under QEMU and prints each event's instruction counts (closebench.chip.app_runtime).
+`add_apps_command` hangs the action under any `timing` parser (the stack's `timing measure`
+lives beside it); `register` makes the `timing` command when none exists yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from closebench.chip import app_runtime
+from closebench.chip.toolchain import find_toolchain
+
+
+def add_apps_command(tsub: argparse._SubParsersAction) -> None:
+    apps = tsub.add_parser(
+        "apps",
+        help="the app's instructions per event on its own interpreter (lx106, QEMU)",
+        description="Build the variant's interpreter (NodeMCU's Lua 5.1) for the lx106 with "
+        "the app inside, run it under qemu-system-xtensa -cpu lx106 and print the "
+        "instructions each event takes.",
+    )
+    apps.add_argument("--variant", required=True, help="a variant listed in chip/apps/apps.toml")
+    apps.add_argument(
+        "--cpi", type=float, help="cycles per instruction: also print microseconds at 80 MHz"
+    )
+    apps.set_defaults(func=cmd_apps)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "timing",
+        help="the chip's speed: instructions per event measured on the lx106",
+        description="Measure the chip's speed: instructions per event on the ESP8266's core.",
+    )
+    tsub = p.add_subparsers(dest="timing_command", metavar="ACTION", required=True)
+    add_apps_command(tsub)
+
+
+def cmd_apps(args: argparse.Namespace) -> int:
+    tools = find_toolchain()
+    spec = app_runtime.app_spec(args.variant)
+    print(f"{args.variant}: building {spec.note}", flush=True)
+    result = app_runtime.run_app(tools, spec, app_runtime.build_app(tools, spec))
+    print(f"stubbed API calls: {len(result.calls)} (first: {', '.join(result.calls[:4])})")
+    for event, counts in result.events.items():
+        shown = " ".join(str(c) for c in counts)
+        print(f"  {event:13s} median {result.median(event):8d}  all: {shown}")
+    print("[timing] app parts (median instructions):")
+    for event, n in result.timing_instructions().items():
+        extra = ""
+        if args.cpi:
+            extra = f"  = {app_runtime.instructions_to_us(n, args.cpi):.0f} us at CPI {args.cpi}"
+        print(f"  {event:8s} {n:8d}{extra}")
+    return 0
