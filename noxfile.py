@@ -82,6 +82,13 @@ def profiles(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON, default=False)
+def timing(session: nox.Session) -> None:
+    """Re-measure a variant's stack on the ESP8266's core: -- measure --variant V."""
+    _install(session)
+    session.run("closebench", "timing", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
 def flash(session: nox.Session) -> None:
     """Flash a real board (hardware backend): -- --variant NAME --board NAME [--dry-run]."""
     _install(session)

@@ -2,12 +2,17 @@
  * 64-bit multiply). On the ESP8266 they are in the chip's ROM (the SDKs' eagle.rom.addr.v6.ld
  * gives __udivsi3, __divsi3, __muldi3, ... ROM addresses); Debian's libgcc for this target
  * does not carry them (chip-isa notes), so plain shift-and-subtract versions stand in.
- * ASSUMPTION: they are counted with the stack; the ROM's versions may take some tens of
- * instructions more or less per call. Only shifts, adds and compares here: a division in
- * this file would call itself. */
+ * They are harness code (CHIP_HOST, not counted): the host shim's clock conversions (the
+ * SDK's system_get_time and os_timer stand-ins, 64-bit microseconds to milliseconds) call
+ * them on every pass, where the chip reads a timer register. ASSUMPTION: the few divisions
+ * of lwIP's own TCP paths (keepalive intervals) are left out with them, some tens of
+ * instructions each in the ROM. Only shifts, adds and compares here: a division in this file
+ * would call itself. */
 #include <stdint.h>
 
-static uint32_t udivmod32(uint32_t n, uint32_t d, uint32_t *rem)
+#include "semihost.h"
+
+CHIP_HOST static uint32_t udivmod32(uint32_t n, uint32_t d, uint32_t *rem)
 {
     uint32_t q = 0, bit = 1;
     if (d == 0) {
@@ -30,7 +35,7 @@ static uint32_t udivmod32(uint32_t n, uint32_t d, uint32_t *rem)
     return q;
 }
 
-static uint64_t udivmod64(uint64_t n, uint64_t d, uint64_t *rem)
+CHIP_HOST static uint64_t udivmod64(uint64_t n, uint64_t d, uint64_t *rem)
 {
     uint64_t q = 0, bit = 1;
     if ((n >> 32) == 0 && (d >> 32) == 0) {
@@ -59,52 +64,52 @@ static uint64_t udivmod64(uint64_t n, uint64_t d, uint64_t *rem)
     return q;
 }
 
-uint32_t __udivsi3(uint32_t n, uint32_t d)
+CHIP_HOST uint32_t __udivsi3(uint32_t n, uint32_t d)
 {
     uint32_t r;
     return udivmod32(n, d, &r);
 }
 
-uint32_t __umodsi3(uint32_t n, uint32_t d)
+CHIP_HOST uint32_t __umodsi3(uint32_t n, uint32_t d)
 {
     uint32_t r;
     udivmod32(n, d, &r);
     return r;
 }
 
-int32_t __divsi3(int32_t n, int32_t d)
+CHIP_HOST int32_t __divsi3(int32_t n, int32_t d)
 {
     uint32_t r, q = udivmod32(n < 0 ? -(uint32_t)n : (uint32_t)n, d < 0 ? -(uint32_t)d : (uint32_t)d, &r);
     return (n < 0) != (d < 0) ? -(int32_t)q : (int32_t)q;
 }
 
-int32_t __modsi3(int32_t n, int32_t d)
+CHIP_HOST int32_t __modsi3(int32_t n, int32_t d)
 {
     uint32_t r;
     udivmod32(n < 0 ? -(uint32_t)n : (uint32_t)n, d < 0 ? -(uint32_t)d : (uint32_t)d, &r);
     return n < 0 ? -(int32_t)r : (int32_t)r;
 }
 
-uint64_t __udivdi3(uint64_t n, uint64_t d)
+CHIP_HOST uint64_t __udivdi3(uint64_t n, uint64_t d)
 {
     uint64_t r;
     return udivmod64(n, d, &r);
 }
 
-uint64_t __umoddi3(uint64_t n, uint64_t d)
+CHIP_HOST uint64_t __umoddi3(uint64_t n, uint64_t d)
 {
     uint64_t r;
     udivmod64(n, d, &r);
     return r;
 }
 
-int64_t __divdi3(int64_t n, int64_t d)
+CHIP_HOST int64_t __divdi3(int64_t n, int64_t d)
 {
     uint64_t r, q = udivmod64(n < 0 ? -(uint64_t)n : (uint64_t)n, d < 0 ? -(uint64_t)d : (uint64_t)d, &r);
     return (n < 0) != (d < 0) ? -(int64_t)q : (int64_t)q;
 }
 
-int64_t __moddi3(int64_t n, int64_t d)
+CHIP_HOST int64_t __moddi3(int64_t n, int64_t d)
 {
     uint64_t r;
     udivmod64(n < 0 ? -(uint64_t)n : (uint64_t)n, d < 0 ? -(uint64_t)d : (uint64_t)d, &r);
@@ -113,14 +118,14 @@ int64_t __moddi3(int64_t n, int64_t d)
 
 /* 64 x 64 -> 64 from 32 x 32 products (the core's mull gives the low 32 bits, and the 16-bit
  * halves give the high part). */
-static uint64_t mul32x32(uint32_t a, uint32_t b)
+CHIP_HOST static uint64_t mul32x32(uint32_t a, uint32_t b)
 {
     uint32_t al = a & 0xffff, ah = a >> 16, bl = b & 0xffff, bh = b >> 16;
     uint64_t mid = (uint64_t)(al * bh) + (uint64_t)(ah * bl);
     return (uint64_t)(al * bl) + (mid << 16) + ((uint64_t)(ah * bh) << 32);
 }
 
-uint64_t __muldi3(uint64_t a, uint64_t b)
+CHIP_HOST uint64_t __muldi3(uint64_t a, uint64_t b)
 {
     uint32_t al = (uint32_t)a, ah = (uint32_t)(a >> 32), bl = (uint32_t)b, bh = (uint32_t)(b >> 32);
     return mul32x32(al, bl) + ((uint64_t)(al * bh + ah * bl) << 32);

@@ -26,7 +26,7 @@ COMMAND_MODULES = (
     "closebench.commands.seed",
     "closebench.commands.profiles",
     "closebench.commands.bisect",
-    "closebench.commands.timing_apps",
+    "closebench.commands.timing",
 )
 
 

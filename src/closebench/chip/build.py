@@ -37,6 +37,7 @@ class ProgramSpec:
     # Sources with their own whole flag list (a firmware's files as its build compiles them):
     # (source, flags); cflags, includes and defines do not apply to these.
     jobs: tuple[tuple[Path, tuple[str, ...]], ...] = ()
+    ldflags: tuple[str, ...] = ()
 
 
 def _digest(parts: Sequence[bytes]) -> str:
@@ -108,6 +109,7 @@ def build_program(tools: Toolchain, spec: ProgramSpec) -> Path:
     # picolibc's integer-only printf: the SDK shim's printf needs no floating point.
     printf = "-DPICOLIBC_INTEGER_PRINTF_SCANF"
     link = [str(tools.gcc), specs, printf, *LX106_FLAGS, "-nostartfiles", "-T", str(script)]
-    _compile([*link, "-Wl,--gc-sections", "-o", str(tmp), *map(str, objects)], spec.name)
+    cmd = [*link, "-Wl,--gc-sections", *spec.ldflags, "-o", str(tmp), *map(str, objects)]
+    _compile(cmd, spec.name)
     tmp.replace(elf)
     return elf

@@ -43,8 +43,22 @@ def _tcp(data: bytes) -> tuple[int, int, int, int] | None:
     return sport, dport, seq, data[at + 13]
 
 
-def read_frames(capture: Path, device_mac: str, port: int, limit: int) -> list[Frame]:
-    """The first LIMIT frames toward the device in CAPTURE (the device-side pcap)."""
+def segment_kind(flags: int, ip_payload: bool) -> str:
+    """A TCP segment the device sends, as the replay check counts them."""
+    if flags & 0x04:
+        return "rst"
+    if flags & 0x02:
+        return "syn-ack"
+    if flags & 0x01:
+        return "fin"
+    return "data" if ip_payload else "ack"
+
+
+def read_frames(
+    capture: Path, device_mac: str, port: int, limit: int, sent: dict[str, int] | None = None
+) -> list[Frame]:
+    """The first LIMIT frames toward the device in CAPTURE (the device-side pcap); SENT, when
+    given, counts the device's own TCP segments by kind up to the last frame taken."""
     mac = _mac(device_mac)
     iss: dict[int, int] = {}
     frames: list[Frame] = []
@@ -54,6 +68,9 @@ def read_frames(capture: Path, device_mac: str, port: int, limit: int) -> list[F
         if data[6:12] == mac:  # the device's own frame: learn its ISN from a SYN-ACK
             if tcp and tcp[0] == port and tcp[3] & 0x12 == 0x12:
                 iss[tcp[1]] = tcp[2]
+            if tcp and tcp[0] == port and sent is not None:
+                kind = segment_kind(tcp[3], len(data) > 54)
+                sent[kind] = sent.get(kind, 0) + 1
             continue
         t0 = rec.ts if t0 is None else t0
         to_port = bool(tcp and tcp[1] == port)

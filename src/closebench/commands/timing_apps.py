@@ -2,8 +2,8 @@
 
 Builds the firmware's own interpreter for the ESP8266's core with the variant's app inside,
 runs it under QEMU and prints each event's instruction counts (closebench.chip.app_runtime).
-`add_apps_command` hangs the action under any `timing` parser (the stack's `timing measure`
-lives beside it); `register` makes the `timing` command when none exists yet.
+`add_apps_command` hangs the action under the `timing` command (commands/timing.py), beside
+the stack's `timing measure`.
 """
 
 from __future__ import annotations
@@ -27,16 +27,6 @@ def add_apps_command(tsub: argparse._SubParsersAction) -> None:
         "--cpi", type=float, help="cycles per instruction: also print microseconds at 80 MHz"
     )
     apps.set_defaults(func=cmd_apps)
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "timing",
-        help="the chip's speed: instructions per event measured on the lx106",
-        description="Measure the chip's speed: instructions per event on the ESP8266's core.",
-    )
-    tsub = p.add_subparsers(dest="timing_command", metavar="ACTION", required=True)
-    add_apps_command(tsub)
 
 
 def cmd_apps(args: argparse.Namespace) -> int:
