@@ -24,7 +24,10 @@ def add_apps_command(tsub: argparse._SubParsersAction) -> None:
     )
     apps.add_argument("--variant", required=True, help="a variant listed in chip/apps/apps.toml")
     apps.add_argument(
-        "--cpi", type=float, help="cycles per instruction: also print microseconds at 80 MHz"
+        "--cpi", type=float, help="cycles per instruction: also print microseconds at --mhz"
+    )
+    apps.add_argument(
+        "--mhz", type=float, default=80.0, help="the clock the microseconds are for (80)"
     )
     apps.set_defaults(func=cmd_apps)
 
@@ -35,13 +38,17 @@ def cmd_apps(args: argparse.Namespace) -> int:
     print(f"{args.variant}: building {spec.note}", flush=True)
     result = app_runtime.run_app(tools, spec, app_runtime.build_app(tools, spec))
     print(f"stubbed API calls: {len(result.calls)} (first: {', '.join(result.calls[:4])})")
+    print(f"  {'event':13s} {'n':>3} {'min':>8} {'median':>8} {'mean':>9} {'max':>8}")
     for event, counts in result.events.items():
-        shown = " ".join(str(c) for c in counts)
-        print(f"  {event:13s} median {result.median(event):8d}  all: {shown}")
-    print("[timing] app parts (median instructions):")
+        print(
+            f"  {event:13s} {len(counts):3d} {min(counts):8d} {result.median(event):8d} "
+            f"{result.mean(event):9.1f} {max(counts):8d}"
+        )
+    print("[timing] app parts (mean instructions per event):")
     for event, n in result.timing_instructions().items():
         extra = ""
         if args.cpi:
-            extra = f"  = {app_runtime.instructions_to_us(n, args.cpi):.0f} us at CPI {args.cpi}"
+            us = app_runtime.instructions_to_us(n, args.cpi, args.mhz)
+            extra = f"  = {us:.0f} us at CPI {args.cpi}, {args.mhz:g} MHz"
         print(f"  {event:8s} {n:8d}{extra}")
     return 0
