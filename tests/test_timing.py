@@ -38,9 +38,9 @@ def test_device_flag_renders_the_model_only_at_model_speed() -> None:
     assert "--cpu" not in nodemcu.device_args()  # a loaded variant is at host speed
     modelled = nodemcu.with_device_speed("model").device_args()
     spec = modelled[modelled.index("--cpu") + 1]
-    assert spec == (
-        "accept=400:300,receive=150:1500,send=200:100,close=100:200,timer=30:0,tick_ms=125,queue=8"
-    )
+    costs = nodemcu.timing.costs if nodemcu.timing else {}
+    pairs = ",".join(f"{ev}={costs[ev][0]}:{costs[ev][1]}" for ev in EVENTS)
+    assert spec == f"{pairs},tick_ms=125,queue=8"
     assert nodemcu.with_device_speed("model").with_device_speed("host").device_args() == (
         nodemcu.device_args()
     )
@@ -70,10 +70,10 @@ def test_ceiling_is_the_nominal_connection() -> None:
 
 
 BROKEN = [
-    ("missing event", "nodemcu-2016", "send = [200, 100]\n", "", "timing.send: missing"),
-    ("not a pair", "nodemcu-2016", "send = [200, 100]", "send = [200]", "timing.send: must be"),
-    ("negative", "nodemcu-2016", "send = [200, 100]", "send = [-1, 100]", "timing.send: must be"),
-    ("float", "nodemcu-2016", "send = [200, 100]", "send = [2.5, 100]", "timing.send: must be"),
+    ("missing event", "nodemcu-2016", "send = [19, 100]\n", "", "timing.send: missing"),
+    ("not a pair", "nodemcu-2016", "send = [19, 100]", "send = [200]", "timing.send: must be"),
+    ("negative", "nodemcu-2016", "send = [19, 100]", "send = [-1, 100]", "timing.send: must be"),
+    ("float", "nodemcu-2016", "send = [19, 100]", "send = [2.5, 100]", "timing.send: must be"),
     ("unknown field", "nodemcu-2016", "queue = 8\n", "queue = 8\nspeed = 1\n",
      "timing.speed: unknown field"),
     ("queue 0", "nodemcu-2016", "queue = 8\n", "queue = 0\n", "timing.queue: must be in"),
@@ -160,3 +160,71 @@ def test_cpu_needs_a_stack(cbdev: Path) -> None:
     argv = [str(cbdev), "--tap", "a", "--bridge-tap", "b", "--cpu", "accept=1:1"]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=10)
     assert proc.returncode == 2 and "bridge mode" in proc.stderr
+
+
+# issue 25: where each figure comes from, and the interval it carries (timing_band.py)
+MEASURED_VARIANTS = [v for v in LWIP_VARIANTS if v.chip == "esp8266"]
+
+
+def test_every_esp8266_stack_figure_is_measured_with_its_interval() -> None:
+    for variant in MEASURED_VARIANTS:
+        timing = variant.timing
+        assert timing is not None and timing.cpi is not None, variant.name
+        stack = timing.figures["stack"]
+        assert set(stack) == set(EVENTS), variant.name
+        for ev, fig in stack.items():
+            assert fig.source.startswith("measured: "), (variant.name, ev)
+            assert f"--variant {variant.name}" in fig.source, (variant.name, ev)
+            assert fig.low <= fig.model <= fig.high and fig.model == timing.costs[ev][0]
+
+
+def test_the_interval_ends_are_device_speeds() -> None:
+    variant = load_variant("nodemcu-2016")
+    timing = variant.timing
+    assert timing is not None
+    stack = timing.figures["stack"]
+    specs = {}
+    for speed in ("model-fast", "model", "model-slow"):
+        args = variant.with_device_speed(speed).device_args()
+        specs[speed] = args[args.index("--cpu") + 1]
+    slow = timing.at_speed("model-slow")
+    assert slow.speed == "model-slow" and slow.as_dict()["speed"] == "model-slow"
+    for ev in EVENTS:
+        assert slow.costs[ev][0] == stack[ev].high
+        assert timing.at_speed("model-fast").costs[ev][0] == stack[ev].low
+        assert f"{ev}={stack[ev].high}:" in specs["model-slow"]
+    assert specs["model"] == timing.device_spec()
+    assert timing.at_speed("model-slow").connection_us() >= timing.connection_us()
+    assert _parse(run_command.register, ["run", "--device-speed", "model-slow"]).device_speed
+
+
+BAND = "[timing.stack.send]\nus = ["
+BROKEN_BAND = [
+    ("band not a triple", BAND, "[timing.stack.send]\nus = [1, ", "timing.stack.send.us: must be"),
+    ("band source prefix", 'source = "measured: ', 'source = "about ',
+     "timing.stack.accept.source: must start with"),
+    ("no cpi", "[timing.cpi]", "[timing.cpu_x]", "timing.cpu_x: unknown field"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("why", "old", "new", "message"), BROKEN_BAND, ids=[b[0] for b in BROKEN_BAND]
+)
+def test_broken_band_names_file_and_field(
+    tmp_path: Path, why: str, old: str, new: str, message: str
+) -> None:
+    manifest = broken_manifest(tmp_path, "nodemcu-2016", old, new)
+    with pytest.raises(UserError) as err:
+        load_variant_file(manifest)
+    text = str(err.value)
+    assert str(manifest) in text and message in text and "\n" not in text, why
+
+
+def test_a_band_whose_model_differs_from_the_pair_is_refused(tmp_path: Path) -> None:
+    variant = load_variant("nodemcu-2016")
+    assert variant.timing is not None
+    stack = variant.timing.figures["stack"]["timer"]
+    old = f"timer = [{stack.model}, "
+    manifest = broken_manifest(tmp_path, "nodemcu-2016", old, f"timer = [{stack.model + 1}, ")
+    with pytest.raises(UserError, match=r"timing\.stack\.timer\.us: model .* differs"):
+        load_variant_file(manifest)

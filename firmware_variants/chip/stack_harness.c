@@ -177,6 +177,11 @@ CHIP_HOST int main(void)
         tag3("in", i, len, tcp ? frame_buf[tcp + 13] : 0x100);
         stack_input(frame_buf, len);
         chip_mark("end");
+        /* the host main loop polls right after the frames it read (main.c cpu_run / pump):
+         * a serial app (Arduino's handleClient, MicroPython's socket loop) answers there */
+        chip_mark("poll");
+        stack_poll();
+        chip_mark("pend");
     }
     if (wl_nframes)
         run_timers_until(start + wl_frames[wl_nframes - 1].t_us + wl_tail_us);

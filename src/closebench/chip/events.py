@@ -7,8 +7,10 @@ building and handing down that segment. The rest of the piece is the event's own
 
 Events: syn (an inbound SYN; the SYN-ACK's sending counted apart), request (an inbound segment
 carrying data: the app stand-in's C answer included), ack (a bare ACK), fin, rst (inbound),
-other (ARP, ...), timer (a pass that entered tcp_tmr), idle (a pass of the host's 1 ms poll
-that ran no TCP timer: not part of the model), send (each segment the stack sends), close
+other (ARP, ...), timer (a pass that entered tcp_tmr), loop (a pass without the TCP timer in
+which the app served or sent: an app that answers from its main loop, as Arduino's
+handleClient and MicroPython's socket loop do), idle (a pass that did neither: the host's
+1 ms poll, not part of the model), send (each segment the stack sends), close
 (each FIN or RST it sends, counted as a send too), app (the app stand-in's answer inside a
 piece, http_answer: left out of the piece's own work; the app half of [timing] is measured on
 the firmware's own runtime).
@@ -22,7 +24,8 @@ from dataclasses import dataclass, field
 
 BOUNDARY_FUNCTIONS = ("tcp_output", "tcp_rst", "tcp_tmr")
 EVENT_ORDER = (
-    "syn", "request", "ack", "fin", "rst", "other", "timer", "idle", "send", "close", "app",
+    "syn", "request", "ack", "fin", "rst", "other", "timer", "loop", "idle", "send", "close",
+    "app",
 )  # fmt: skip
 SYN, ACK, FIN, RST = 0x02, 0x10, 0x01, 0x04
 
@@ -115,7 +118,9 @@ def pieces(stream: Iterable[tuple[str, int]]) -> list[Piece]:
 
 def classify(piece: Piece) -> str:
     if piece.kind == "poll":
-        return "timer" if piece.timer else "idle"
+        if piece.timer:
+            return "timer"
+        return "loop" if piece.app or piece.sends else "idle"
     flags = piece.flags
     if flags == 0x100:
         return "other"

@@ -85,23 +85,41 @@ def _mean(values: list[int]) -> float:
 
 def model_instructions(found: dict[str, list[int]]) -> dict[str, float]:
     """The device program's events from the measured ones (firmware_variants/device/README.md):
-    accept = an inbound SYN's own work; receive = any other inbound TCP frame's own work;
+    accept = an inbound SYN's own work; receive = any other inbound TCP frame's own work, plus
+    the stack work an app does from its main loop (loop passes) spread over those frames;
     send = each segment sent; close = what a FIN or RST costs beyond a plain send; timer =
     a pass that runs the TCP timer. Means: the device program charges a fixed cost per event,
     so the mean keeps the total core time."""
     received = found["request"] + found["ack"] + found["fin"] + found["rst"]
     send = _mean(found["send"])
+    receive = (sum(received) + sum(found["loop"])) / len(received) if received else 0.0
     return {
         "accept": _mean(found["syn"]),
-        "receive": _mean(received),
+        "receive": receive,
         "send": send,
         "close": max(0.0, _mean(found["close"]) - send),
         "timer": _mean(found["timer"]),
     }
 
 
+def _live_segments(stream: tuple[tuple[str, int], ...]) -> dict[str, int]:
+    """The stack's TCP segments by kind, up to its answer to the last frame replayed (the
+    recording is counted that far: workload.read_frames)."""
+    names = [name for name, _ in stream]
+    last_in = max((i for i, n in enumerate(names) if n.startswith("in ")), default=-1)
+    stop = next((i for i in range(last_in, len(names)) if names[i] == "pend"), len(names) - 1)
+    live: dict[str, int] = {}
+    for name in names[: stop + 1]:
+        if name.startswith("tx "):
+            length, flags, to_port = (int(v, 16) for v in name.split()[1:])
+            if to_port:
+                kind = segment_kind(flags, length > 54)
+                live[kind] = live.get(kind, 0) + 1
+    return live
+
+
 def measure_stack(
-    variant: Variant, capture: Path | None, log: Callable[[str], None]
+    variant: Variant, capture: Path | None, log: Callable[[str], None], limit: int = MAX_FRAMES
 ) -> StackMeasurement:
     exact = variant.as_exact()
     capture = capture or workload_capture(variant)
@@ -109,7 +127,7 @@ def measure_stack(
         raise UserError(f"{capture}: no recorded cell for {variant.name} (--capture PATH)")
     port = 80
     recorded: dict[str, int] = {}
-    frames = read_frames(capture, netsetup.DEVICE_MAC, port, MAX_FRAMES, recorded)
+    frames = read_frames(capture, netsetup.DEVICE_MAC, port, limit, recorded)
     cfg = device_config(
         exact.device_args(), netsetup.DEVICE_IP, netsetup.CLIENT_IP, netsetup.DEVICE_MAC, port
     )
@@ -125,13 +143,7 @@ def measure_stack(
     if run.returncode != 0 or "harness: done" not in run.stdout:
         raise UserError(f"{variant.name}: the harness did not finish: {run.stdout[-300:]}")
     found = event_counts(run.stream)
-    live: dict[str, int] = {}
-    for name, _ in run.stream:
-        if name.startswith("tx "):
-            length, flags, to_port = (int(v, 16) for v in name.split()[1:])
-            if to_port:
-                kind = segment_kind(flags, length > 54)
-                live[kind] = live.get(kind, 0) + 1
+    live = _live_segments(run.stream)
     kinds = sorted(set(recorded) | set(live))
     replay = {k: (recorded.get(k, 0), live.get(k, 0)) for k in kinds}
     counts = {ev: Distribution.of(v) for ev, v in found.items() if v}

@@ -72,12 +72,12 @@ def read_frames(
                 kind = segment_kind(tcp[3], len(data) > 54)
                 sent[kind] = sent.get(kind, 0) + 1
             continue
+        if len(frames) >= limit:  # the device's answers to the last frame are counted
+            break
         t0 = rec.ts if t0 is None else t0
         to_port = bool(tcp and tcp[1] == port)
         rec_iss = iss.get(tcp[0], 0) if tcp and to_port else 0
         frames.append(Frame(round((rec.ts - t0) * 1e6), data, to_port, rec_iss))
-        if len(frames) >= limit:
-            break
     if not frames:
         raise UserError(f"{capture}: no frames toward the device ({device_mac})")
     return frames

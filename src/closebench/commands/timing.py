@@ -43,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "default: the cell shipped in firmware_variants/chip/workloads/",
     )
     m.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    m.add_argument(
+        "--toml",
+        action="store_true",
+        help="also print the [timing.cpi] and [timing.stack.*] tables for variant.toml "
+        "(the stack half of each event's pair is the model figure)",
+    )
     m.set_defaults(func=handler)
     add_apps_command(sub)
     p.set_defaults(func=lambda args: p.print_help() or 2)
@@ -65,6 +71,48 @@ def _figures(meas: StackMeasurement, band: CpiBand) -> dict[str, dict[str, float
     ends = {"fast": band.fast, "model": band.model, "slow": band.slow}
     us = {name: meas.microseconds(cpi) for name, cpi in ends.items()}
     return {ev: {name: round(us[name][ev], 1) for name in ends} for ev in MODEL_EVENTS}
+
+
+WHAT = {
+    "accept": "inbound SYNs (the listen input, the PCB, the SYN-ACK queued; its send apart)",
+    "receive": "other inbound TCP frames (and the stack work an app does from its main loop)",
+    "send": "segments sent (tcp_output or tcp_rst to the link)",
+    "close": "FINs and RSTs sent, beyond a plain send",
+    "timer": "passes that run the TCP timer",
+}
+
+
+def toml_tables(meas: StackMeasurement, band: CpiBand, figures: dict) -> list[str]:
+    """[timing.cpi] and [timing.stack.<event>] as variant.toml carries them."""
+    points = "; ".join(
+        f"{p.published.where}: {p.instructions} instructions for {p.published.iterations} "
+        f"iterations under QEMU with {' '.join(p.published.flags)} -> CPI {p.cpi:.3f}"
+        + (f" ({p.published.assumptions})" if p.published.assumptions else "")
+        for p in band.points
+    )
+    cpi_source = (
+        "CoreMark (eembc/coremark@d5fad6b) under qemu-system-xtensa -cpu lx106 against "
+        f"published scores on the chip at 80 MHz: {points}. The model is the first (every "
+        "parameter published), the slow end the largest"
+    )
+    lines = [
+        "[timing.cpi]",
+        f"fast = {band.fast:.3f}",
+        f"model = {band.model:.3f}",
+        f"slow = {band.slow:.3f}",
+        f"source = {json.dumps(cpi_source)}",
+    ]
+    for ev, ends in figures.items():
+        n = meas.model_instructions[ev]
+        us = [round(ends["fast"]), round(ends["model"]), round(ends["slow"])]
+        source = (
+            f"measured: {n:.0f} instructions on lx106 ({meas.command}: mean over the "
+            f"{WHAT[ev]} of the recorded cell), CPI from CoreMark against ochrin/coremark's "
+            f"191 iterations/s on the ESP8266 at 80 MHz, interval to PaulStoffregen/CoreMark#13 "
+            f"([timing.cpi])"
+        )
+        lines += ["", f"[timing.stack.{ev}]", f"us = {us}", f"source = {json.dumps(source)}"]
+    return lines
 
 
 def handler(args: argparse.Namespace) -> int:
@@ -90,6 +138,8 @@ def handler(args: argparse.Namespace) -> int:
         instr = meas.model_instructions[ev]
         us = f"{ends['fast']} / {ends['model']} / {ends['slow']} us"
         print(f"  {ev:8} {instr:8.0f} instructions -> {us}")
+    if args.toml:
+        print("\n".join(toml_tables(meas, band, figures)))
     if args.json:
         out = {
             "variant": variant.name,

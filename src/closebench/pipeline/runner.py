@@ -264,9 +264,14 @@ def _variant_record(variant: Variant, build: Any) -> dict[str, Any]:
         # commits and their content hashes (computed on first use when not pinned)
         "source_ref": source_record(variant),
         "release": variant.release,
-        # the chip's speed: "model" (its [timing] core, below) or "host"
+        # the chip's speed: "model", an end of its interval ("model-slow", "model-fast"; the
+        # [timing] core at that point, below) or "host"
         "device_speed": variant.device_speed if lwip else "host",
-        "timing": variant.timing.as_dict() if lwip and variant.timing else None,
+        "timing": (
+            variant.timing.at_speed(variant.device_speed).as_dict()
+            if lwip and variant.timing
+            else None
+        ),
     }
 
 

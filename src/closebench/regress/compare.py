@@ -553,6 +553,24 @@ def _check_builds(baseline: Baseline, manifest: dict[str, Any]) -> None:
                 f"{now.get('device_speed', 'host')!r} (--device-speed); refusing to compare",
                 exit_code=2,
             )
+        _check_timing(baseline, name, was, now)
+
+
+def _timing_key(record: dict[str, Any]) -> tuple[Any, ...]:
+    timing = record.get("timing") or {}
+    return (timing.get("costs_us"), timing.get("tick_ms"), timing.get("queue"))
+
+
+def _check_timing(baseline: Baseline, name: str, was: dict[str, Any], now: dict[str, Any]) -> None:
+    """A modelled chip whose [timing] figures changed is another device: never compared."""
+    if now.get("device_speed", "host") == "host" or _timing_key(was) == _timing_key(now):
+        return
+    raise UserError(
+        f"baseline {baseline.name}: {name} ran on a chip model with other [timing] figures "
+        f"(baseline {_timing_key(was)[0]}, run {_timing_key(now)[0]}); the chip's speed model "
+        f"changed, so re-record the baseline (closebench baseline); refusing to compare",
+        exit_code=2,
+    )
 
 
 def _host_notes(manifest: dict[str, Any]) -> list[str]:

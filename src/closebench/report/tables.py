@@ -10,6 +10,7 @@ import pandas as pd
 from closebench.report.data import RunData
 from closebench.report.pcap import capture_span
 from closebench.report.stats import fault_table, fmt_rate, stack_summaries
+from closebench.variants.timing import HOST_LABEL, MODEL_SPEEDS
 
 
 def _s(value: Any) -> str:
@@ -139,12 +140,31 @@ def chip_speed(info: dict) -> str:
     timing = info.get("timing")
     if info.get("kind") == "linux":
         return "host (the kernel)"
-    if info.get("device_speed") != "model" or not isinstance(timing, dict):
-        return "host speed (no model)"
+    speed = info.get("device_speed")
+    if speed not in MODEL_SPEEDS or not isinstance(timing, dict):
+        return HOST_LABEL
+    where = "" if speed == "model" else f"{speed} (an end of the model's interval): "
     return (
-        f"{timing.get('connection_us', 0) / 1000:.1f} ms core time per short connection, "
-        f"ceiling ~{timing.get('ceiling_conn_per_s', 0):.0f} conn/s"
+        f"{where}{timing.get('connection_us', 0) / 1000:.1f} ms core time per short "
+        f"connection, ceiling ~{timing.get('ceiling_conn_per_s', 0):.0f} conn/s"
     )
+
+
+def _band_lines(timing: dict) -> list[str]:
+    """Each figure's interval [low, model, high] us and its source (issue 25's [timing])."""
+    lines = []
+    speed = timing.get("speed") or "model"
+    if speed != "model":
+        lines.append(f"run at {speed}: every figure below at that end of its interval")
+    for half, events in (timing.get("band") or {}).items():
+        for ev, fig in events.items():
+            low, model, high = fig.get("us") or [None] * 3
+            lines.append(f"{half} {ev}: {low} / {model} / {high} us ({_s(fig.get('source'))})")
+    cpi = timing.get("cpi")
+    if isinstance(cpi, dict):
+        ends = f"{cpi.get('fast')} / {cpi.get('model')} / {cpi.get('slow')}"
+        lines.append(f"CPI {ends}: {_s(cpi.get('source'))}")
+    return lines
 
 
 def timing_models(run: RunData) -> dict[str, list[str]]:
@@ -153,7 +173,7 @@ def timing_models(run: RunData) -> dict[str, list[str]]:
     for variant in dict.fromkeys(c.variant for c in run.cells):
         info = run.variant_info(variant)
         timing = info.get("timing")
-        if info.get("device_speed") != "model" or not isinstance(timing, dict):
+        if info.get("device_speed") not in MODEL_SPEEDS or not isinstance(timing, dict):
             continue
         costs = ", ".join(
             f"{ev} {c.get('stack')}+{c.get('app')} us"
@@ -162,6 +182,7 @@ def timing_models(run: RunData) -> dict[str, list[str]]:
         out[variant] = [
             f"{_s(timing.get('cpu'))}: stack+app per event: {costs}; timer tick every "
             f"{timing.get('tick_ms')} ms; {timing.get('queue')} frames may wait for the core",
+            *_band_lines(timing),
             *(f"source: {_s(x)}" for x in timing.get("sources") or []),
             *(f"ASSUMPTION: {_s(x)}" for x in timing.get("assumptions") or []),
         ]

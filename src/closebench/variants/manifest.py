@@ -40,7 +40,7 @@ from closebench.variants.schema import (
     check_sha256,
     release_tuple,
 )
-from closebench.variants.timing import DEVICE_SPEEDS, DeviceTiming, parse_timing
+from closebench.variants.timing import DEVICE_SPEEDS, MODEL_SPEEDS, DeviceTiming, parse_timing
 
 MANIFEST = "variant.toml"
 # `<variant>~<label>`: the variant built from another commit of its source (--source-ref).
@@ -292,12 +292,13 @@ class Variant:
         )
 
     def with_device_speed(self, speed: str) -> Variant:
-        """This variant on its modelled core ("model") or at host speed ("host")."""
+        """This variant on its modelled core ("model", or an end of the model's interval:
+        "model-slow", "model-fast") or at host speed ("host")."""
         if speed not in DEVICE_SPEEDS:
             raise UserError(f"--device-speed {speed!r}: one of {', '.join(DEVICE_SPEEDS)}")
         if self.kind != "lwip":
             return self  # the Linux reference is the host's own kernel: host speed only
-        if speed == "model" and self.timing is None:
+        if speed in MODEL_SPEEDS and self.timing is None:
             raise UserError(
                 f"{self.manifest_file}: no [timing] table; run it with --device-speed host"
             )
@@ -305,8 +306,8 @@ class Variant:
 
     def speed_args(self) -> list[str]:
         """The device program's --cpu flag when the model applies, else nothing."""
-        if self.device_speed == "model" and self.timing is not None:
-            return ["--cpu", self.timing.device_spec()]
+        if self.device_speed in MODEL_SPEEDS and self.timing is not None:
+            return ["--cpu", self.timing.at_speed(self.device_speed).device_spec()]
         return []
 
     def device_args(self) -> list[str]:

@@ -16,14 +16,20 @@ Events, as the device program counts them from the frames the core handles:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Any
 
 from closebench.variants.schema import Table
+from closebench.variants.timing_band import HALVES, Cpi, Figure, costs_at, parse_cpi, parse_half
 
 EVENTS = ("accept", "receive", "send", "close", "timer")
-DEVICE_SPEEDS = ("model", "host")
+# "model": the [timing] figures; "model-slow" / "model-fast": the ends of their interval (the
+# slow end: every figure at its high end; timing_band.py); "host": answer at host speed.
+DEVICE_SPEEDS = ("model", "model-slow", "model-fast", "host")
+MODEL_SPEEDS = ("model", "model-slow", "model-fast")
 DEFAULT_SPEED = "model"
+HOST_LABEL = "host speed (faster than any chip)"
 MAX_US = 10_000_000
 
 # One short connection (HEAD, `Connection: close`, ideal link) as the device's core sees it:
@@ -60,6 +66,17 @@ class DeviceTiming:
     sources: tuple[TimingSource, ...]
     assumptions: tuple[str, ...]
     note: str = ""
+    # where each half's figure per event comes from, with its interval (timing_band.py)
+    figures: dict[str, dict[str, Figure]] = field(default_factory=dict)
+    cpi: Cpi | None = None
+    speed: str = "model"  # which point of the interval `costs` are
+
+    def at_speed(self, speed: str) -> DeviceTiming:
+        """The model at one end of its interval ("model-slow", "model-fast") or itself."""
+        if speed not in ("model-slow", "model-fast"):
+            return self
+        end = "high" if speed == "model-slow" else "low"
+        return dataclasses.replace(self, costs=costs_at(self.costs, self.figures, end), speed=speed)
 
     def device_spec(self) -> str:
         """The value of cbdev's --cpu flag."""
@@ -106,6 +123,17 @@ class DeviceTiming:
             "sources": [str(s) for s in self.sources],
             "assumptions": list(self.assumptions),
             "note": self.note,
+            "speed": self.speed,
+            "band": self.band_dict(),
+            "cpi": dataclasses.asdict(self.cpi) if self.cpi else None,
+        }
+
+    def band_dict(self) -> dict[str, dict[str, Any]]:
+        """Per half and event: [low, model, high] microseconds and the figure's source."""
+        return {
+            half: {ev: fig.as_dict() for ev, fig in self.figures.get(half, {}).items()}
+            for half in HALVES
+            if self.figures.get(half)
         }
 
 
@@ -115,9 +143,13 @@ def parse_timing(table: Table, kind: str) -> DeviceTiming:
         raise table.fail("cpu", "only lwip-kind variants run on a modelled core")
     table.check_keys(
         required=("cpu", *EVENTS, "tick_ms", "queue", "assumptions"),
-        optional=("sources", "note"),
+        optional=("sources", "note", "cpi", *HALVES),
     )
     costs = {ev: _cost(table, ev) for ev in EVENTS}
+    figures = {half: parse_half(table, half, costs, MAX_US) for half in HALVES}
+    cpi = parse_cpi(table.sub("cpi")) if "cpi" in table.data else None
+    if figures["stack"] and cpi is None:
+        raise table.fail("cpi", "missing: [timing.stack] figures need the CPI they rest on")
     tick_ms = table.count("tick_ms")
     if tick_ms > 3_600_000:
         raise table.fail("tick_ms", f"must be at most 3600000, got {tick_ms}")
@@ -137,6 +169,8 @@ def parse_timing(table: Table, kind: str) -> DeviceTiming:
         sources=sources,
         assumptions=assumptions,
         note=table.get("note", str, ""),
+        figures={half: f for half, f in figures.items() if f},
+        cpi=cpi,
     )
     if timing.connection_us() <= 0:
         raise table.fail("accept", "a model whose connections cost nothing is host speed")
