@@ -83,7 +83,7 @@ def test_nodemcu_runs_init_lua_and_answers_every_connection(nodemcu) -> None:
     sends = [c for c in nodemcu.calls if c.startswith("espconn_sent ")]
     assert len(sends) == CONNECTIONS
     # HEAD: the headers only, whose Content-Length names the page init.lua would send
-    assert len({c for c in sends}) == 1
+    assert len(set(sends)) == 1
     assert nodemcu.calls.count("espconn_disconnect") == CONNECTIONS
     assert nodemcu.calls.count("print heap=40000") == 4
     for event in ("accept", "receive", "sent", "disconnected"):
@@ -112,7 +112,10 @@ def test_both_apps_send_the_same_headers_for_the_loads_head_request(nodemcu, mic
     nm = {c for c in nodemcu.calls if c.startswith("espconn_sent ")}
     mp = {c for c in micropython.calls if c.startswith("tcp_write ")}
     # each app answers HEAD with headers only: "HTTP/1.1 200 OK ... Connection: close\r\n\r\n"
-    head = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n"
+    head = (
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n"
+        "Connection: close\r\n\r\n"
+    )
     lengths = {len(head.format(n)) for n in range(100, 1000)}
     assert int(nm.pop().split()[1]) in lengths
     assert int(mp.pop().split()[1]) in lengths
