@@ -95,6 +95,17 @@ def test_nodemcu_runs_init_lua_and_answers_every_connection(nodemcu) -> None:
 
 
 @needs_gcc_source
+def test_nodemcu_3_runs_its_init_lua_on_its_own_lua() -> None:
+    nodemcu3 = _measured("nodemcu-3.0")
+    assert "os_timer_arm 1000 ms mode=2" in nodemcu3.calls  # heap_timer:alarm(.., ALARM_AUTO, ..)
+    assert len([c for c in nodemcu3.calls if c.startswith("tcp_write ")]) == CONNECTIONS
+    assert nodemcu3.calls.count("tcp_close") == CONNECTIONS
+    assert nodemcu3.calls.count("print heap=40000") == 4
+    for event in ("accept", "receive", "sent"):
+        assert len(nodemcu3.events[event]) == CONNECTIONS
+
+
+@needs_gcc_source
 def test_micropython_runs_main_py_and_answers_every_connection(micropython) -> None:
     assert "bind port=80" in micropython.calls
     assert "listen 1" in micropython.calls
