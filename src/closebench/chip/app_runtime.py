@@ -146,12 +146,14 @@ def gcc_xtensa_dir() -> Path:
     return dest
 
 
-def build_app(tools: Toolchain, spec: AppSpec) -> Path:
-    """The interpreter ELF with the app inside (make in firmware_variants/chip/apps)."""
-    if not spec.app.is_file():
-        raise UserError(f"{spec.app}: the app file is missing")
+def build_app(tools: Toolchain, spec: AppSpec, app: Path | None = None) -> Path:
+    """The interpreter ELF with the app inside (make in firmware_variants/chip/apps); APP
+    replaces the variant's app file (another script on the same interpreter)."""
+    app = app or spec.app
+    if not app.is_file():
+        raise UserError(f"{app}: the app file is missing")
     trees = [exact_source.unpack(a) for a in spec.archives]
-    out = cache_dir() / "chip" / "apps" / spec.variant
+    out = cache_dir() / "chip" / "apps" / spec.variant / ("own-app" if app == spec.app else "app")
     out.mkdir(parents=True, exist_ok=True)
     request = out / "request.txt"
     request.write_bytes(REQUEST)
@@ -165,7 +167,7 @@ def build_app(tools: Toolchain, spec: AppSpec) -> Path:
         f"PICOLIBC_SPECS={tools.picolibc_specs}",
         f"GCC_XTENSA={gcc_xtensa_dir()}",
         f"{spec.tree}={trees[0]}",
-        f"APP_SCRIPT={spec.app}",
+        f"APP_SCRIPT={app.resolve()}",
         f"APP_REQUEST={request}",
         spec.target,
     ]

@@ -9,6 +9,7 @@ the stack's `timing measure`.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from closebench.chip import app_runtime
 from closebench.chip.toolchain import find_toolchain
@@ -26,6 +27,7 @@ def add_apps_command(tsub: argparse._SubParsersAction) -> None:
     apps.add_argument(
         "--cpi", type=float, help="cycles per instruction: also print microseconds at --mhz"
     )
+    apps.add_argument("--app", type=Path, help="run this script instead of the variant's app file")
     apps.add_argument(
         "--mhz", type=float, default=80.0, help="the clock the microseconds are for (80)"
     )
@@ -36,7 +38,7 @@ def cmd_apps(args: argparse.Namespace) -> int:
     tools = find_toolchain()
     spec = app_runtime.app_spec(args.variant)
     print(f"{args.variant}: building {spec.note}", flush=True)
-    result = app_runtime.run_app(tools, spec, app_runtime.build_app(tools, spec))
+    result = app_runtime.run_app(tools, spec, app_runtime.build_app(tools, spec, args.app))
     print(f"stubbed API calls: {len(result.calls)} (first: {', '.join(result.calls[:4])})")
     print(f"  {'event':13s} {'n':>3} {'min':>8} {'median':>8} {'mean':>9} {'max':>8}")
     for event, counts in result.events.items():
