@@ -12,7 +12,7 @@ import pytest
 
 from closebench.bench import exact_source
 from closebench.bench.variant_build import archives_of
-from closebench.chip import events
+from closebench.chip import coremark, events
 from closebench.chip.build import ProgramSpec, build_program, chip_source_dir
 from closebench.chip.measure import measure_stack
 from closebench.chip.run import run_program
@@ -66,7 +66,7 @@ def test_events_charge_sends_and_leave_the_app_out() -> None:
         ("pend", 4005),
     ]
     found = events.event_counts(stream)
-    assert found["syn"] == [70] and found["send"] == [30, 40]
+    assert found["syn"] == [70] and found["send"] == [30, 40] and found["response"] == [40]
     assert found["request"] == [150 - 50 - 40] and found["app"] == [50]
     assert found["timer"] == [20] and found["idle"] == [5] and found["loop"] == []
 
@@ -85,3 +85,18 @@ def test_the_stack_on_lx106_replays_the_recorded_cell_as_recorded() -> None:
     assert meas.replay and all(rec == live for rec, live in meas.replay.values()), meas.replay
     assert meas.counts["syn"].n > 10 and meas.counts["syn"].low > 500
     assert meas.model_instructions["accept"] > 0 and meas.model_instructions["timer"] > 0
+
+
+@pytest.mark.skipif(
+    bool(exact_source.missing([coremark.ARCHIVE])),
+    reason="the eembc/coremark archive is not here (CLOSEBENCH_SOURCES)",
+)
+def test_coremark_under_qemu_is_the_published_run() -> None:
+    # The oracle: the published log's checksums (seedcrc .. crcfinal 0x5275 for 2500
+    # iterations), which measure_cpi checks before it divides.
+    tools = find_toolchain()
+    ochrin = coremark.PUBLISHED[0]
+    point = coremark.measure_cpi(tools, ochrin)
+    assert point.instructions == round(point.per_iteration * ochrin.iterations)
+    assert point.cpi == pytest.approx(coremark.CLOCK_HZ / ochrin.score / point.per_iteration)
+    assert 1.0 < point.cpi < 4.0  # an in-order core: neither below one cycle nor far above

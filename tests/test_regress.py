@@ -309,6 +309,22 @@ def test_a_run_at_another_device_speed_is_refused(tmp_path: Path, results: Path,
     assert "ran at device speed 'model', the run at 'host'" in capsys.readouterr().err
 
 
+def test_a_chip_model_with_other_timing_figures_is_refused(
+    tmp_path: Path, results: Path, capsys
+) -> None:
+    # issue 25 changed the [timing] figures: a baseline on the old chip model is another device
+    run, path = _saved(tmp_path)
+    old = {"costs_us": {"accept": {"stack": 400, "app": 300}}, "tick_ms": 125, "queue": 8}
+    new = {"costs_us": {"accept": {"stack": 53, "app": 300}}, "tick_ms": 125, "queue": 8}
+    _edit(path, lambda d: d["variants"]["nodemcu-2016"].update(device_speed="model", timing=old))
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["variants"]["nodemcu-2016"].update(device_speed="model", timing=new)
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["regress", "--baseline", "b", "--run", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "other [timing] figures" in err and "re-record the baseline" in err
+
+
 def _mark_exact(doc: dict) -> None:
     for entry in doc["variants"].values():
         entry.update(exact_source=True, source="exact source (nodemcu/nodemcu-firmware@98d3b46)")

@@ -11,7 +11,8 @@ other (ARP, ...), timer (a pass that entered tcp_tmr), loop (a pass without the 
 which the app served or sent: an app that answers from its main loop, as Arduino's
 handleClient and MicroPython's socket loop do), idle (a pass that did neither: the host's
 1 ms poll, not part of the model), send (each segment the stack sends), close
-(each FIN or RST it sends, counted as a send too), app (the app stand-in's answer inside a
+(each FIN or RST it sends, counted as a send too), response (each segment it sends that
+carries data: the response's send, counted as a send too), app (the app stand-in's answer inside a
 piece, http_answer: left out of the piece's own work; the app half of [timing] is measured on
 the firmware's own runtime).
 """
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 BOUNDARY_FUNCTIONS = ("tcp_output", "tcp_rst", "tcp_tmr")
 EVENT_ORDER = (
     "syn", "request", "ack", "fin", "rst", "other", "timer", "loop", "idle", "send", "close",
-    "app",
+    "response", "app",
 )  # fmt: skip
 SYN, ACK, FIN, RST = 0x02, 0x10, 0x01, 0x04
 
@@ -38,11 +39,12 @@ class Piece:
     length: int = 0
     end: int = 0
     timer: bool = False
-    sends: list[tuple[int, int]] = field(default_factory=list)  # (tx flags, instructions)
+    # (tx flags, instructions, frame length) per segment sent
+    sends: list[tuple[int, int, int]] = field(default_factory=list)
     app: list[int] = field(default_factory=list)  # the app stand-in's answers
 
     def own(self) -> int:
-        return self.end - self.start - sum(n for _, n in self.sends) - sum(self.app)
+        return self.end - self.start - sum(n for _, n, _ in self.sends) - sum(self.app)
 
 
 @dataclass(frozen=True)
@@ -105,9 +107,9 @@ def pieces(stream: Iterable[tuple[str, int]]) -> list[Piece]:
             current.app.append(count - app_start)
             boundary = count
         elif name.startswith("tx "):
-            _, flags, port = _hex_fields(name)
+            length, flags, port = _hex_fields(name)
             if port:  # a TCP segment (ARP and other frames are the piece's own work)
-                current.sends.append((flags, count - boundary))
+                current.sends.append((flags, count - boundary, length))
             boundary = count
         elif name in ("end", "pend"):
             current.end = count
@@ -141,8 +143,10 @@ def event_counts(stream: Iterable[tuple[str, int]]) -> dict[str, list[int]]:
     for piece in pieces(stream):
         found[classify(piece)].append(piece.own())
         found["app"] += piece.app
-        for flags, n in piece.sends:
+        for flags, n, length in piece.sends:
             found["send"].append(n)
             if flags & (FIN | RST):
                 found["close"].append(n)
+            elif not flags & SYN and length > 54:  # Ethernet + IPv4 + TCP headers: 54 bytes
+                found["response"].append(n)
     return found

@@ -12,7 +12,8 @@ from closebench.bench.variant_build import resolve
 from closebench.commands.source_flags import add_source_flags
 from closebench.commands.speed_flags import add_speed_flag
 from closebench.pipeline.session import bring_up
-from closebench.variants.manifest import load_variant
+from closebench.variants.manifest import Variant, load_variant
+from closebench.variants.timing import speed_label
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     up.set_defaults(func=cmd_up)
 
 
+def _speed(variant: Variant) -> str:
+    timing = variant.timing.at_speed(variant.device_speed) if variant.timing else None
+    speed = variant.device_speed if variant.kind == "lwip" else "host"
+    return speed_label(speed, timing.as_dict() if timing else None)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     variant = load_variant(args.variant).with_device_speed(args.device_speed)
     if args.lwip and variant.kind == "lwip":
@@ -64,8 +71,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     )
     try:
         print(
-            f"device {variant.name} ({variant.stack}; {build.provenance}) is up at "
-            f"http://{netsetup.DEVICE_IP}/",
+            f"device {variant.name} ({variant.stack}; {build.provenance}; {_speed(variant)}) "
+            f"is up at http://{netsetup.DEVICE_IP}/",
             flush=True,
         )
         print(f"enter the client namespace:  nsenter --net={box.netns_path()} bash")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from closebench.commands.source_flags import add_source_flags
 from closebench.commands.speed_flags import add_speed_flag
 from closebench.errors import UserError
 from closebench.load.spread import DEFAULT_WORKER_WAIT_S, load_spread
-from closebench.pipeline import runner
+from closebench.pipeline import band, runner
+from closebench.variants.timing import speed_label
 
 
 def _csv(text: str | None) -> list[str] | None:
@@ -106,6 +108,13 @@ def _execution_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--results", type=Path, help="results folder (default: results/)")
     p.add_argument("--no-report", action="store_true", help="skip rendering the report")
+    p.add_argument(
+        "--timing-band",
+        action="store_true",
+        help="measure the same cells again at the ends of the chip model's interval "
+        "(--device-speed model-slow, and model-fast where it differs from the model), same "
+        "seeds; write timing-band.json and print every verdict that moves as timing-sensitive",
+    )
     p.add_argument(
         "--no-verify",
         action="store_true",
@@ -285,7 +294,44 @@ def _run_emulated(args: argparse.Namespace, matrix: runner.Matrix, console: Cons
             cluster=args.cluster,
             shared_results=args.shared_results,
         )
+        if args.timing_band:
+            _timing_band(args, matrix, run_dir, jobs, progress, console)
     return _finish(run_dir, args, console)
+
+
+def _timing_band(
+    args: argparse.Namespace,
+    matrix: runner.Matrix,
+    run_dir: Path,
+    jobs: int,
+    progress: Progress,
+    console: Console,
+) -> None:
+    """The same cells at the interval's ends (variants whose figures differ there), same seeds."""
+    runs = {"model": run_dir}
+    for point in ("model-fast", "model-slow"):
+        moved = [
+            v.with_device_speed(point)
+            for v in matrix.variants
+            if v.timing and v.timing.at_speed(point).device_spec() != v.timing.device_spec()
+        ]
+        if not moved:
+            console.print(f"timing band: {point} is the model for every variant; not run again")
+            continue
+        console.print(f"timing band: {len(moved)} variants again at {point}")
+        runs[point] = runner.run_matrix(
+            dataclasses.replace(matrix, variants=moved),
+            kind=args.kind,
+            jobs=jobs,
+            results=args.results,
+            progress=progress,
+            log=console.print,
+            verify=False,  # the model's run verified them
+            force=True,
+        )
+    doc = band.compare_band(runs, run_dir)
+    for line in band.band_lines(doc):
+        console.print(line)
 
 
 def _finish(run_dir: Path, args: argparse.Namespace, console: Console) -> int:
@@ -338,6 +384,12 @@ def print_summary(run_dir: Path, console: Console) -> None:
             "complete" if m.get("capture", {}).get("complete") else "INCOMPLETE",
         )  # fmt: skip
     wide = Console(file=console.file, width=max(console.width, 150))  # a table, not a poem
+    speeds = {
+        name: speed_label(info.get("device_speed"), info.get("timing"))
+        for name, info in (manifest.get("variants") or {}).items()
+        if info.get("kind") != "linux"
+    }
+    notes.update({f"speed {name}": f"{name} ran at {label}" for name, label in speeds.items()})
     wide.print(table)
     for status in notes.values():
         wide.print(f"  {status}")

@@ -10,7 +10,7 @@ import pandas as pd
 from closebench.report.data import RunData
 from closebench.report.pcap import capture_span
 from closebench.report.stats import fault_table, fmt_rate, stack_summaries
-from closebench.variants.timing import HOST_LABEL, MODEL_SPEEDS
+from closebench.variants.timing import HOST_LABEL, MODEL_SPEEDS, speed_label
 
 
 def _s(value: Any) -> str:
@@ -137,17 +137,13 @@ def runs_on(info: dict, lwips: list[str]) -> str:
 
 def chip_speed(info: dict) -> str:
     """The device timing model a variant ran on (issue 14), or host speed (older runs too)."""
-    timing = info.get("timing")
     if info.get("kind") == "linux":
         return "host (the kernel)"
-    speed = info.get("device_speed")
-    if speed not in MODEL_SPEEDS or not isinstance(timing, dict):
-        return HOST_LABEL
-    where = "" if speed == "model" else f"{speed} (an end of the model's interval): "
-    return (
-        f"{where}{timing.get('connection_us', 0) / 1000:.1f} ms core time per short "
-        f"connection, ceiling ~{timing.get('ceiling_conn_per_s', 0):.0f} conn/s"
-    )
+    timing = info.get("timing")
+    label = speed_label(info.get("device_speed"), timing)
+    if not isinstance(timing, dict) or label == HOST_LABEL:
+        return label
+    return f"{label}, ceiling ~{timing.get('ceiling_conn_per_s', 0):.0f} conn/s"
 
 
 def _band_lines(timing: dict) -> list[str]:

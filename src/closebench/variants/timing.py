@@ -44,6 +44,14 @@ NOMINAL_CONNECTION = {
 }
 
 
+def speed_label(device_speed: str | None, timing: dict[str, Any] | None) -> str:
+    """How a result names the speed it ran at (manifest `variants.<name>`), in one phrase."""
+    if device_speed not in MODEL_SPEEDS or not isinstance(timing, dict):
+        return HOST_LABEL
+    where = "the chip model" if device_speed == "model" else f"{device_speed} (interval end)"
+    return f"{where}: {timing.get('connection_us', 0) / 1000:.1f} ms per short connection"
+
+
 @dataclass(frozen=True)
 class TimingSource:
     """A published measurement a figure of the model rests on."""
