@@ -70,10 +70,10 @@ def test_ceiling_is_the_nominal_connection() -> None:
 
 
 BROKEN = [
-    ("missing event", "nodemcu-2016", "send = [19, 100]\n", "", "timing.send: missing"),
-    ("not a pair", "nodemcu-2016", "send = [19, 100]", "send = [200]", "timing.send: must be"),
-    ("negative", "nodemcu-2016", "send = [19, 100]", "send = [-1, 100]", "timing.send: must be"),
-    ("float", "nodemcu-2016", "send = [19, 100]", "send = [2.5, 100]", "timing.send: must be"),
+    ("missing event", "nodemcu-2016", "send = [19, 0]\n", "", "timing.send: missing"),
+    ("not a pair", "nodemcu-2016", "send = [19, 0]", "send = [200]", "timing.send: must be"),
+    ("negative", "nodemcu-2016", "send = [19, 0]", "send = [-1, 100]", "timing.send: must be"),
+    ("float", "nodemcu-2016", "send = [19, 0]", "send = [2.5, 100]", "timing.send: must be"),
     ("unknown field", "nodemcu-2016", "queue = 8\n", "queue = 8\nspeed = 1\n",
      "timing.speed: unknown field"),
     ("queue 0", "nodemcu-2016", "queue = 8\n", "queue = 0\n", "timing.queue: must be in"),

@@ -20,6 +20,7 @@ from closebench.chip.measure import (
     measure_cpi_band,
     measure_stack,
 )
+from closebench.commands.timing_apps import add_apps_command
 from closebench.errors import UserError
 from closebench.variants.manifest import load_variant
 
@@ -49,6 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(the stack half of each event's pair is the model figure)",
     )
     m.set_defaults(func=handler)
+    add_apps_command(sub)
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
 

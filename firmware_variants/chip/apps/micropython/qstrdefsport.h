@@ -1,0 +1,1 @@
+// closebench: qstrs of the stub modules are found in their sources.

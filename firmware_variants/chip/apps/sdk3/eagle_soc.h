@@ -1,0 +1,2 @@
+/* closebench: the SDK's eagle_soc.h (register addresses); nothing of it is used here. */
+#include "c_types.h"
