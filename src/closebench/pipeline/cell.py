@@ -37,6 +37,8 @@ class CellPlan:
     run_time_s: float
     cooldown_s: float
     lwip_axis: bool = False  # several releases in this run: put the release in the cell id
+    # cooldown until neither stack may still send, at most cooldown_s (pipeline/quiet.py)
+    until_quiet: bool = False
 
     @property
     def id(self) -> str:
@@ -47,7 +49,7 @@ class CellPlan:
         """The manifest's entry for this cell: its identity plus how it went."""
         return {"id": self.id, "variant": self.variant.name, "profile": self.profile.name,
                 "link": self.link.name, "repetition": self.repetition, "lwip": self.lwip,
-                **status}  # fmt: skip
+                "app": self.variant.app, **status}  # fmt: skip
 
     @property
     def seed(self) -> int:
@@ -88,6 +90,7 @@ def measure(plan: CellPlan, binary: Path, cell_dir: Path) -> dict[str, Any]:
         "device": device_spec(plan, binary, cell_dir, bound_s + 30).__dict__,
         "locust": {"argv": argv, "env": env, "timeout_s": plan.run_time_s + 60},
         "cooldown_s": plan.cooldown_s,
+        "until_quiet": plan.until_quiet,
     }
     spec_path = cell_dir / "cell-spec.json"
     spec_path.write_text(json.dumps(spec, indent=1))

@@ -19,6 +19,7 @@ from typing import Any
 from closebench.errors import UserError, where
 from closebench.paths import variants_dir
 from closebench.tomlfile import read_toml
+from closebench.variants.apps import APP_SEP, App, default_app, find_app, parse_apps
 from closebench.variants.schema import (
     ACCEPT_OVERFLOW_ANSWERS,
     ADMISSIONS,
@@ -213,11 +214,14 @@ class Variant:
     source_ref: str | None = None
     # The release this stack is, when it came from the folder's releases.toml.
     release: dict[str, str] | None = None
+    # The apps the manifest names ([[apps]], closebench.variants.apps) and the one that runs.
+    apps: tuple[App, ...] = ()
+    app: str | None = None
 
     @property
     def base_name(self) -> str:
-        """The variant folder's name (the name without a source ref)."""
-        return self.name.split(REF_SEP, 1)[0]
+        """The variant folder's name (the name without a source ref or an app)."""
+        return self.name.split(REF_SEP, 1)[0].split(APP_SEP, 1)[0]
 
     @property
     def manifest_file(self) -> Path:
@@ -291,6 +295,17 @@ class Variant:
             release=release,
         )
 
+    def with_app(self, name: str, *, label: bool = False) -> Variant:
+        """This variant serving the app `name` of its [[apps]]; `label` puts the app in the
+        name (`<variant>+<app>`), so two apps of one variant are two cells of one run."""
+        find_app(self.apps, name, self.name)
+        new_name = f"{self.name}{APP_SEP}{name}" if label else self.name
+        return dataclasses.replace(self, app=name, name=new_name)
+
+    @property
+    def app_record(self) -> App | None:
+        return next((a for a in self.apps if a.name == self.app), None)
+
     def with_device_speed(self, speed: str) -> Variant:
         """This variant on its modelled core ("model") or at host speed ("host")."""
         if speed not in DEVICE_SPEEDS:
@@ -322,6 +337,7 @@ class Variant:
         app = [
             *(["--backlog", str(emu.backlog)] if emu.backlog else []),
             *(["--read-timeout-ms", str(emu.read_timeout_ms)] if emu.read_timeout_ms else []),
+            *(["--app", self.app_record.device_app] if self.app_record else []),
             *self.speed_args(),
         ]
         if self.exact:
@@ -454,7 +470,7 @@ def _parse(top: Table, folder: Path) -> Variant:
             "name", "kind", "firmware", "version", "chip", "stack", "summary",
             "citations", "emulation", "expect", "hardware",
         ),
-        optional=("source", "timing", "citation_defaults"),
+        optional=("source", "timing", "citation_defaults", "apps"),
     )  # fmt: skip
     name = top.text("name")
     if name != folder.name:
@@ -470,6 +486,7 @@ def _parse(top: Table, folder: Path) -> Variant:
     hardware = _hardware(top, folder, kind)
     source = _source(top.sub("source"), kind) if "source" in top.data else None
     timing = parse_timing(top.sub("timing"), kind) if "timing" in top.data else None
+    apps = parse_apps(top, folder)
     return Variant(
         name=name,
         path=folder,
@@ -485,6 +502,8 @@ def _parse(top: Table, folder: Path) -> Variant:
         citations=citations,
         source=source,
         timing=timing,
+        apps=apps,
+        app=default_app(apps),
     )
 
 
