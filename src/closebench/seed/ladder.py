@@ -50,7 +50,10 @@ def linux_rfc5961(rst_seq: int, last_client: Any | None, client_wscale: int) -> 
     if d == 0:
         return "seq = Linux's rcv_nxt: accepted, Linux resets the connection"
     if 0 < d < max(window, 1):
-        return "in Linux's window, not at rcv_nxt: Linux answers with a challenge ACK"
+        return (
+            "in Linux's window, not at rcv_nxt: Linux answers with a challenge ACK (at most one "
+            "per net.ipv4.tcp_invalid_ratelimit, 500 ms by default)"
+        )
     return "outside Linux's window: Linux drops it"
 
 

@@ -367,7 +367,6 @@ def run_seed_study(
         cooldown_s = min(limit, QUICK_COOLDOWN_LIMIT_S) if quick else limit
     speeds = grid.speed_axis(device_speed)
     hyps = grid.hypotheses(base, speeds)
-    variants = {grid.variant_for(base, h.app, h.speed).name: h for h in hyps}
     chosen = [grid.variant_for(base, h.app, h.speed) for h in hyps]
     chosen = [*{v.name: v for v in chosen}.values(), control]
     matrix = runner.make_matrix(
@@ -390,12 +389,12 @@ def run_seed_study(
         f"{[(round(a, 1), b) for a, _, b in profile.phase_bounds(matrix.run_time_s)]}), then "
         + (
             f"capture until both stacks are quiet, at most {matrix.cooldown_s:.0f} s "
-            "(Linux's retry budget)"
+            + ("(--quick)" if quick else "(Linux's retry budget)")
             if until_quiet
             else f"a fixed cooldown of {matrix.cooldown_s:.0f} s"
         )
     )
-    log("hypotheses: " + "; ".join(h.label for h in variants.values()))
+    log("hypotheses: " + "; ".join(h.label for h in hyps))
     run_dir = runner.run_matrix(
         matrix,
         kind="seed",
