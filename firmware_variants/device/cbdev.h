@@ -41,6 +41,11 @@ struct stack_snapshot {
   uint64_t mem_used, mem_max, memp_tcp_pcb_used, memp_tcp_seg_used, memp_pbuf_used, alloc_fail;
 };
 
+/* --trace-tx FILE: a build that supports it writes, per TCP frame the device sends, the frame's
+ * ports, seq, ack and flags and the return addresses on the output path (stack14.c); empty when
+ * not asked for. */
+extern const char *g_trace_tx_path;
+
 /* lwIP side (stack.c). */
 int stack_init(const struct dev_config *cfg);
 void stack_input(const uint8_t *frame, size_t len); /* one frame toward lwIP */

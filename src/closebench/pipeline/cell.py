@@ -39,6 +39,8 @@ class CellPlan:
     lwip_axis: bool = False  # several releases in this run: put the release in the cell id
     # cooldown until neither stack may still send, at most cooldown_s (pipeline/quiet.py)
     until_quiet: bool = False
+    # the device writes its --trace-tx trace point (which source line sent each packet)
+    trace_tx: bool = False
 
     @property
     def id(self) -> str:
@@ -61,11 +63,16 @@ class CellPlan:
         return int.from_bytes(digest[:8], "big") >> 1
 
 
-def device_spec(plan: CellPlan, binary: Path, cell_dir: Path, duration_s: float) -> DeviceSpec:
+def device_spec(
+    plan: CellPlan, binary: Path, cell_dir: Path, duration_s: float, trace_tx: bool = False
+) -> DeviceSpec:
+    args = plan.variant.device_args() if plan.variant.kind == "lwip" else []
+    if trace_tx and plan.variant.kind == "lwip":
+        args = [*args, "--trace-tx", str(cell_dir / "device-tx-trace.txt")]
     return DeviceSpec(
         kind=plan.variant.kind,
         binary=str(binary),
-        device_args=plan.variant.device_args() if plan.variant.kind == "lwip" else [],
+        device_args=args,
         link_args=plan.link.device_args(),
         seed=plan.seed,
         pcap=str(cell_dir / "capture-device.pcap"),
@@ -87,7 +94,7 @@ def measure(plan: CellPlan, binary: Path, cell_dir: Path) -> dict[str, Any]:
     )
     spec = {
         "cell_dir": str(cell_dir),
-        "device": device_spec(plan, binary, cell_dir, bound_s + 30).__dict__,
+        "device": device_spec(plan, binary, cell_dir, bound_s + 30, plan.trace_tx).__dict__,
         "locust": {"argv": argv, "env": env, "timeout_s": plan.run_time_s + 60},
         "cooldown_s": plan.cooldown_s,
         "until_quiet": plan.until_quiet,

@@ -56,6 +56,7 @@ class Matrix:
     cooldown_s: float
     source_mode: str = "auto"  # exact source where present (see bench/variant_build.py)
     until_quiet: bool = False  # cooldown until both stacks are quiet, at most cooldown_s
+    trace_tx: bool = False  # the device logs which source line sent each packet (seed study)
 
     def cells(self) -> list[CellPlan]:
         axis = bool(self.lwip) and len(self.lwip or []) > 1
@@ -80,6 +81,7 @@ class Matrix:
                                     self.cooldown_s,
                                     axis,
                                     self.until_quiet,
+                                    self.trace_tx,
                                 )
                             )
         return plans

@@ -10,6 +10,7 @@ import pandas as pd
 
 from closebench.seed.ladder import ladder
 from closebench.seed.packets import FIN, connection_packets, read_tcp, teardown_composition
+from closebench.seed.trace import tx_sources
 from closebench.seed.verdicts import CellFigures
 
 MAX_IDS = 25  # connection ids cited per figure (the rest are counted, not listed)
@@ -94,6 +95,7 @@ def cell_figures(
     late_duels = [i for i in back if _both_talk_after(packets_of(i), stop + margin_s)]
     first_pos = first["first_pos"]
     duels_after = [i for i in back if first_pos is not None and i > first_pos and faulty[i]]
+    sources = tx_sources(cell_dir)  # the device program's trace point, where the build has it
     cid = lambda idx: [int(conns.loc[i, "conn_id"]) for i in idx]  # noqa: E731
     figures = CellFigures(
         cell_id=cell_dir.name,
@@ -126,7 +128,8 @@ def cell_figures(
         "duel_conn_ids": _ids(conns.loc[duel, "conn_id"]),
         # every back-and-forth duel's ladder (closebench.seed.ladder), the obs. 5 duels
         "duel_ladders": [
-            {"conn_id": int(conns.loc[i, "conn_id"]), **ladder(packets_of(i), stop)} for i in back
+            {"conn_id": int(conns.loc[i, "conn_id"]), **ladder(packets_of(i), stop, sources)}
+            for i in back
         ],
     }
     return figures, extra

@@ -57,8 +57,14 @@ def linux_rfc5961(rst_seq: int, last_client: Any | None, client_wscale: int) -> 
     return "outside Linux's window: Linux drops it"
 
 
-def ladder(tagged: pd.DataFrame, load_stop: float | None) -> dict[str, Any]:
-    """The connection's ladder rows, its RST relations and how long it went on after the load."""
+def ladder(
+    tagged: pd.DataFrame,
+    load_stop: float | None,
+    sources: dict[tuple[int, int, int, int], list[str]] | None = None,
+) -> dict[str, Any]:
+    """The connection's ladder rows, its RST relations and how long it went on after the load.
+    `sources` (closebench.seed.trace): the source chain that sent each device packet, by
+    (client port, seq, ack, flags), in sending order; consumed as the packets are matched."""
     rows: list[dict[str, Any]] = []
     last: dict[bool, Any] = {}
     syn = tagged[((tagged["flags"] & SYN) > 0) & ~tagged["from_device"]]
@@ -80,6 +86,9 @@ def ladder(tagged: pd.DataFrame, load_stop: float | None) -> dict[str, Any]:
             note.append("ACK answering the peer's RST")
         if bool(getattr(r, "retx", False)):
             note.append("retransmission")
+        if dev and sources is not None:
+            sent = sources.get((int(r.dport), int(r.seq), int(r.ack), flags)) or []
+            note.append(f"sent by {sent.pop(0)}" if sent else "sender not in the trace")
         if bool(getattr(r, "dup_ack", False)):
             note.append("duplicate ACK")
         rows.append({

@@ -381,7 +381,7 @@ def run_seed_study(
         variant_list=chosen,
         device_speed={v.name: v.device_speed if v.kind == "lwip" else "host" for v in chosen},
     )
-    matrix = dataclasses.replace(matrix, until_quiet=until_quiet)
+    matrix = dataclasses.replace(matrix, until_quiet=until_quiet, trace_tx=True)
     log(
         f"seed study: {len(hyps)} hypotheses (app x client behaviour x device speed "
         f"{'/'.join(speeds)}) + the control, {len(matrix.cells())} cells, load "
