@@ -75,8 +75,10 @@ def test_trace_names_the_sender_of_every_device_packet(bench: Path) -> None:
                    cell_dir=cell, duration_s=60, log=lambda _m: None,
                    binary=build.path)  # fmt: skip
     try:
-        for argv in (["curl", "-sS", "-I", f"http://{DEVICE}/"],
-                     [sys.executable, "-c", textwrap.dedent(CLOSED_PORT).format(ip=DEVICE)]):
+        for argv in (
+            ["curl", "-sS", "-I", f"http://{DEVICE}/"],
+            [sys.executable, "-c", textwrap.dedent(CLOSED_PORT).format(ip=DEVICE)],
+        ):
             res = subprocess.run([*box.enter_cmd(), *argv], capture_output=True, text=True,
                                  timeout=60, check=False)  # fmt: skip
             assert res.returncode == 0, res.stderr
