@@ -21,7 +21,7 @@ TRACE_FILE = "device-tx-trace.txt"
 # The fork's tree as the build unpacks it: sources/trees/<owner>+<name>@<commit>/<path>
 TREE_PATH = re.compile(r"/([A-Za-z0-9_.-]+)\+([A-Za-z0-9_.-]+)@([0-9a-f]{40})/(.+)$")
 PLUMBING = ("/core/ipv4/", "/netif/")  # IP and Ethernet output: below the TCP decision
-DEPTH = 3  # callers named per packet
+DEPTH = 6  # callers named per packet: deep enough to reach espconn from tcp_output
 ET_DYN = 3  # ELF e_type of a position-independent executable
 
 Key = tuple[int, int, int, int]  # client port, seq, ack, TCP flags
