@@ -99,7 +99,7 @@ def make_matrix(
     source_mode: str = "auto",
     variant_list: Sequence[Variant] | None = None,
     device_speed: str | Mapping[str, str] = "model",
-    app: str | None = None,
+    app: str | Mapping[str, str] | None = None,
 ) -> Matrix:
     """variant_list, when given, replaces loading `variants` by name (--source-ref and
     --releases make variants at other commits of their source). device_speed: "model" (each
@@ -116,8 +116,10 @@ def make_matrix(
                     f"--lwip {release}: not buildable here (known: {', '.join(SUPPORTED)})"
                 )
     chosen = list(variant_list) if variant_list is not None else load_variants(variants)
-    if app is not None:
+    if isinstance(app, str):
         chosen = with_app(chosen, app)
+    elif app:  # one per variant name (a regress re-run takes each variant's from its baseline)
+        chosen = [v.with_app(app[v.name]) if v.name in app else v for v in chosen]
     return Matrix(
         variants=[v.with_device_speed(_speed_of(v, device_speed)) for v in chosen],
         profiles=[load_profile(p) for p in profiles],
