@@ -374,6 +374,7 @@ class ClosePerRequestUser(User):
                 connect_timeout_s=PROFILE.connect_timeout_s,
                 timeout_s=PROFILE.timeout_s,
                 until_eof=PROFILE.client_close == "after_eof",
+                headers_only=PROFILE.client_close == "after_headers_unread",
             )
         except GreenletExit:
             # Killed mid-request when the run time ends: its SYN is already on the wire, so

@@ -299,6 +299,8 @@ def test_cli_without_run_measures_the_baseline_matrix(
         "source_mode": "approximation",  # as the baseline's builds were
         # each variant at the device speed its baseline ran at
         "device_speed": {"nodemcu-2016": "model", "nodemcu-3.0": "host"},
+        # the app each variant served: a baseline from before [[apps]] served the bench's page
+        "app": {"nodemcu-2016": "http11"},
     }
 
 
@@ -384,3 +386,14 @@ def test_the_same_profile_from_another_checkout_is_the_same_harness(
             definition["path"] = f"/elsewhere/benchmarks/{kind}/{name}.toml"
     (run / "manifest.json").write_text(json.dumps(manifest))
     assert main(["regress", "--baseline", "b", "--run", str(run)]) == 0
+
+
+def test_a_run_of_another_app_is_refused(tmp_path: Path, results: Path, capsys) -> None:
+    run, _ = _saved(tmp_path)  # a baseline from before [[apps]]: the bench's page ("http11")
+    readme = {"app": {"name": "readme"}, "apps": ["readme", "http11"]}
+    _edit(run / "manifest.json", lambda d: d["variants"]["nodemcu-2016"].update(readme))
+    assert main(["regress", "--baseline", "b", "--run", str(run)]) == 2
+    assert "served the app 'http11', the run 'readme'" in capsys.readouterr().err
+    http11 = {"app": {"name": "http11"}, "apps": ["readme", "http11"]}
+    _edit(run / "manifest.json", lambda d: d["variants"]["nodemcu-2016"].update(http11))
+    assert main(["regress", "--baseline", "b", "--run", str(run)]) != 2

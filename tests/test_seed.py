@@ -11,9 +11,11 @@ import pandas as pd
 import pytest
 
 from closebench.errors import UserError
+from closebench.load.behaviours import BEHAVIOURS
 from closebench.load.profiles import load_profile, load_profile_file
 from closebench.paths import repo_root
 from closebench.seed import verdicts as rules
+from closebench.seed.ladder import ladder
 from closebench.seed.packets import ACK, FIN, PSH, RST, SYN, tag, teardown_composition
 from closebench.seed.timers import orphan_span_s
 
@@ -68,9 +70,37 @@ def test_obs4_closer_and_promptness() -> None:
     assert rules.obs4(figures(device_fin_gap_s_median=3.0)) == rules.PARTLY
 
 
-def test_obs5_and_obs6_duels() -> None:
-    assert rules.obs5(figures(duels=[3])) == rules.PARTLY
-    assert rules.obs5(figures(duels=[3], back_and_forth=[3])) == rules.REPRODUCED
+def _faults(after_first: int, duels_after: int, back: list[int]) -> rules.CellFigures:
+    """A hand-made cell: 5 clean closes, a first faulty one (conn 5), `after_first` faulty
+    closes after it of which `duels_after` are back-and-forth duels."""
+    return figures(
+        first_faulty={"conn_id": 5, "index": 6, "t_s": 5.0, "phase": 1},
+        clean_before_first_fault=5,
+        faulty_after_first=after_first,
+        after_first=after_first + 4,
+        duels=list(back),
+        back_and_forth=list(back),
+        duels_after_first=duels_after,
+    )
+
+
+def test_obs5_rule_the_duel_is_how_closes_go_wrong() -> None:
+    # stated before measuring (issue 26): >= half of the faulty closes after the first are duels
+    assert rules.obs5(_faults(10, 10, list(range(6, 16)))) == rules.REPRODUCED  # all duels
+    assert rules.obs5(_faults(10, 5, list(range(6, 11)))) == rules.REPRODUCED  # exactly half
+    assert rules.obs5(_faults(10, 4, list(range(6, 10)))) == rules.PARTLY  # fewer than half
+    # the old rule's case: one duel among ~200 connections is "partly" now, not "reproduced"
+    assert rules.obs5(_faults(199, 1, [42])) == rules.PARTLY
+    # non-duel cases: faulty closes without any back-and-forth duel
+    assert rules.obs5(_faults(10, 0, [])) == rules.NOT
+    assert rules.obs5(figures(duels=[3])) == rules.NOT  # one-sided: not a back-and-forth
+    assert rules.obs5(figures()) == rules.NOT  # clean cell
+    # the only back-and-forth duel is the first faulty close, nothing faulty after it
+    assert rules.obs5(_faults(0, 0, [5])) == rules.PARTLY
+    assert "50%" in rules.RULE_TEXT["5"] and "one duel among ~200" in rules.OBS5_RULE_CHANGE["why"]
+
+
+def test_obs6_duels() -> None:
     assert rules.obs6(figures(after_load={"packets": 4})) == rules.PARTLY
     assert rules.obs6(figures(after_load={"packets": 4}, after_load_duels=[3])) == rules.REPRODUCED
 
@@ -248,8 +278,24 @@ def test_quick_seed_run(bench: Path) -> None:
 
     run_dir = run_seed_study(quick=True, results=bench / "results", verify=False, log=print)
     doc = json.loads((run_dir / "seed.json").read_text())
-    assert doc["schema_version"] == 1 and doc["quick"] is True
-    assert set(doc["variants"]) == {VARIANT, CONTROL}
+    assert doc["schema_version"] == 2 and doc["quick"] is True
+    # every hypothesis (2 apps x 2 client behaviours x the model) and the control per client
+    hyps = doc["hypotheses"]
+    assert {(h["app"], h["client"], h["speed"]) for h in hyps} == {
+        (a, c, "model") for a in ("readme", "http11") for c in BEHAVIOURS
+    }
+    for h in hyps:
+        assert set(h["verdicts"]) == set(rules.OBSERVATIONS)
+        assert h["consistent"] == (h["text"] == "consistent with all observations")
+        assert h["ruled_out_by"] == [k for k, v in h["verdicts"].items() if v == rules.NOT]
+    assert len(doc["variants"]) == len(hyps) + len(BEHAVIOURS)
+    assert sum(name.startswith(CONTROL) for name in doc["variants"]) == len(BEHAVIOURS)
+    assert all(name.startswith((VARIANT, CONTROL)) for name in doc["variants"])
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    apps = {c["app"] for c in manifest["cells"] if c["variant"].startswith(VARIANT)}
+    assert apps == {"readme", "http11"}  # cells say which app ran
+    assert [b["speeds_measured"] for b in doc["band"]] == [["model"]] * len(hyps)
+    assert doc["rule_changes"]["5"]["why"]
     assert [p[2] for p in doc["procedure"]["phases_s"]] == [1.0, 0.2]
     for name, var in doc["variants"].items():
         assert set(var["observations"]) == set(rules.OBSERVATIONS)
@@ -265,3 +311,34 @@ def test_quick_seed_run(bench: Path) -> None:
         assert pick is not None
         conns = pd.read_parquet(run_dir / pick["cell_id"] / "connections.parquet")
         assert pick["conn_id"] in set(conns["conn_id"].astype(int))
+
+
+# --- a duel's ladder: RST relations and Linux's RFC 5961 judgement -------------------------
+
+
+def test_ladder_names_rst_relations_and_rfc5961() -> None:
+    rows = [  # ts, from_device, flags, seq, ack, win, length, wscale
+        (0.0, False, SYN, 100, 0, 64240, 0, 10),
+        (0.1, True, SYN | ACK, 500, 101, 5840, 0, -1),
+        (0.2, False, ACK | PSH, 101, 501, 63, 20, -1),  # Linux's window 63 << 10 = 64512
+        (0.3, True, ACK | PSH, 501, 121, 5840, 40, -1),
+        (0.4, True, ACK | FIN, 541, 121, 5840, 0, -1),
+        (0.5, False, ACK, 121, 542, 63, 0, -1),  # Linux's rcv_nxt is now 542
+        (0.6, True, RST | ACK, 542, 121, 0, 0, -1),  # exact: accepted
+        (0.7, True, RST, 600, 0, 0, 0, -1),  # inside the window, not exact: challenge ACK
+        (0.8, False, ACK, 121, 542, 63, 0, -1),  # the challenge ACK answering it
+        (0.9, True, RST | ACK, 542 + 70000, 121, 0, 0, -1),  # beyond 64512: dropped
+        (1.0, False, RST, 121, 0, 0, 0, -1),  # the laptop's RST: seq = the device's ack
+    ]
+    cols = ["ts", "from_device", "flags", "seq", "ack", "win", "length", "wscale"]
+    out = ladder(tag(pd.DataFrame(rows, columns=cols)), load_stop=0.75)
+    notes = [r["note"] for r in out["rows"]]
+    assert out["rsts"] == 4 and out["client_window_scale"] == 10
+    assert notes[6].startswith("seq = ack of the segment it answers")
+    assert "accepted, Linux resets" in notes[6]
+    assert "challenge ACK" in notes[7] and "seq > ack of the segment it answers by 58" in notes[7]
+    assert notes[8].startswith("ACK answering the peer's RST")
+    assert "outside Linux's window: Linux drops it" in notes[9]
+    assert notes[10] == "seq = ack of the segment it answers"
+    assert [r["from"] for r in out["rows"][:2]] == ["laptop", "device"]
+    assert out["went_on_after_load_s"] == pytest.approx(0.25)

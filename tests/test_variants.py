@@ -79,7 +79,7 @@ def test_forks_on_upstream_list_known_differences() -> None:
 def test_device_args_mapping() -> None:
     assert load_variant("nodemcu-2016").device_args() == [
         "--close", "espconn", "--admission", "active", "--admission-limit", "5",
-        "--tw-cap", "0", "--cull-closing", "5", "--heap-bytes", "21064",
+        "--tw-cap", "0", "--cull-closing", "5", "--heap-bytes", "21064", "--app", "readme",
     ]  # fmt: skip
     args = load_variant("arduino-esp8266-3.1").device_args()
     assert args[args.index("--tw-cap") + 1] == "6"  # the glue macro keeps 6 (off by one)
@@ -89,6 +89,28 @@ def test_device_args_mapping() -> None:
     assert mp32[-4:] == ["--backlog", "1", "--read-timeout-ms", "5000"]
     with pytest.raises(UserError, match="linux-reference"):
         load_variant("linux-reference").device_args()
+
+
+def test_apps_are_named_and_one_is_picked() -> None:
+    v = load_variant("nodemcu-2016")
+    assert [a.name for a in v.apps] == ["readme", "http11"] and v.app == "readme"
+    assert "README.md lines 28-36" in v.app_record.cite  # type: ignore[union-attr]
+    http11 = v.with_app("http11", label=True)
+    assert http11.name == "nodemcu-2016+http11" and http11.base_name == "nodemcu-2016"
+    assert http11.device_args()[-2:] == ["--app", "http11"]
+    with pytest.raises(UserError, match="--app nope: nodemcu-2016 has no such app"):
+        v.with_app("nope")
+    assert load_variant("nodemcu-3.0").apps == ()  # no [[apps]]: the bench's page, no --app
+    assert "--app" not in load_variant("nodemcu-3.0").device_args()
+
+
+def test_apps_need_one_default(tmp_path: Path) -> None:
+    folder = tmp_path / "nodemcu-2016"
+    shutil.copytree(variants_dir() / "nodemcu-2016", folder)
+    toml = folder / "variant.toml"
+    toml.write_text(toml.read_text().replace("default = true\n", "", 1))
+    with pytest.raises(UserError, match="exactly one app needs default = true"):
+        load_variant_file(toml)
 
 
 def test_with_lwip_is_the_release_axis() -> None:

@@ -54,6 +54,11 @@ void *cb_heap_calloc(size_t n, size_t size);
 void *cb_heap_realloc(void *p, size_t size);
 void cb_heap_free(void *p);
 
+/* --trace-tx FILE: a build that supports it writes, per TCP frame the device sends, the frame's
+ * ports, seq, ack and flags and the return addresses on the output path (stack14.c); empty when
+ * not asked for. */
+extern const char *g_trace_tx_path;
+
 /* lwIP side (stack.c). */
 int stack_init(const struct dev_config *cfg);
 void stack_input(const uint8_t *frame, size_t len); /* one frame toward lwIP */

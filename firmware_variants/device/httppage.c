@@ -1,6 +1,7 @@
 /* The LED page's HTTP answer (httppage.h): the status rules and the bytes every app sends. */
 #include "httppage.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,9 +37,33 @@ static const char *status_of(const char *req, size_t len, int too_long, uint32_t
   return "200 OK";
 }
 
+enum http_app g_http_app = HTTP_APP_HTTP11;
+
+/* The README server's one answer to any request, for any method (HEAD too): README.md line 33
+ * 'sck:send("HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<h1> Hello, NodeMCU.</h1>")'.
+ * No Content-Length: a client learns the answer is complete only when the server closes.
+ * The LED switch is the app's (apps/readme/init.lua): the first "[?&]led=(%a+)" in the payload,
+ * on any method, as its Lua string.match finds it; "on" / "off" switch, other words do not. */
+static uint16_t readme_answer(const char *req, size_t len, uint32_t *led, char *out,
+                              size_t cap) {
+  static const char ANSWER[] = "HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n"
+                               "<h1> Hello, NodeMCU.</h1>";
+  for (size_t i = 1; i + 4 < len; i++) {
+    size_t w = 0;
+    if ((req[i - 1] != '?' && req[i - 1] != '&') || memcmp(req + i, "led=", 4) != 0) continue;
+    while (i + 4 + w < len && isalpha((unsigned char)req[i + 4 + w])) w++;
+    if (w == 0) continue; /* %a+ needs a letter: Lua's match goes on searching */
+    if (w == 2 && memcmp(req + i + 4, "on", 2) == 0) *led = 1;
+    else if (w == 3 && memcmp(req + i + 4, "off", 3) == 0) *led = 0;
+    break;
+  }
+  return (uint16_t)snprintf(out, cap, "%s", ANSWER);
+}
+
 uint16_t http_answer(const char *req, size_t len, int too_long, uint32_t *led, char *out,
                      size_t cap) {
   char body[512];
+  if (g_http_app == HTTP_APP_README) return readme_answer(req, len, led, out, cap);
   int head = 0, blen;
   const char *status = status_of(req, len, too_long, led, &head);
   if (status[0] == '2') blen = snprintf(body, sizeof body, PAGE, *led ? "on" : "off");

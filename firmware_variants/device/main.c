@@ -13,12 +13,14 @@
 #include <unistd.h>
 
 #include "host.h"
+#include "httppage.h"
 
 #define FRAME_BUF 65536
 #define READ_BATCH 64
 #define PCAP_FLUSH_US 1000000ULL
 
 uint32_t g_timeline_ms = 100;
+const char *g_trace_tx_path;
 
 static volatile sig_atomic_t g_stop;
 static int g_tap = -1, g_bridge = -1;
@@ -286,7 +288,9 @@ static void parse_args(int argc, char **argv, struct args *a) {
       {"timeline-ms", 1, 0, 'L'},  {"pcap", 1, 0, 'P'},        {"seed", 1, 0, 's'},
       {"link-in", 1, 0, 'I'},      {"link-out", 1, 0, 'O'},    {"duration-s", 1, 0, 'd'},
       {"backlog", 1, 0, 'q'},      {"read-timeout-ms", 1, 0, 'r'}, {"cpu", 1, 0, 'C'},
-      {"heap-bytes", 1, 0, 'H'},   {0, 0, 0, 0}};
+      {"heap-bytes", 1, 0, 'M'},   {"app", 1, 0, 'H'},          {"trace-tx", 1, 0, 'X'},
+      {0, 0, 0, 0}};
+  static const char *const apps[] = {"http11", "readme"};
   int c;
   memset(a, 0, sizeof *a);
   a->duration_s = 3600;
@@ -328,7 +332,9 @@ static void parse_args(int argc, char **argv, struct args *a) {
     case 'q': a->dev.backlog = (uint32_t)parse_u64("backlog", optarg, 0, 255); break;
     case 'r': a->dev.read_timeout_ms = (uint32_t)parse_u64("read-timeout-ms", optarg, 0, 3600000); break;
     case 'C': a->cpu = optarg; break;
-    case 'H': heap_set_budget(parse_u64("heap-bytes", optarg, 0, UINT32_MAX)); break;
+    case 'M': heap_set_budget(parse_u64("heap-bytes", optarg, 0, UINT32_MAX)); break;
+    case 'X': g_trace_tx_path = optarg; break;
+    case 'H': g_http_app = (enum http_app)pick("app", optarg, apps, 2); break;
     case ':': usage_error("option %s needs a value", name); break;
     default: usage_error("unknown option %s", name); break;
     }

@@ -182,6 +182,12 @@ def _run_baseline_matrix(baseline: Baseline) -> Path:
     entries = by_name(baseline.doc["variants"])
     # a baseline from before the device model has no device_speed: it ran at host speed
     speeds = {name: entries.get(name, {}).get("device_speed") or "host" for name in axes[0]}
+    # the app each variant served; a baseline from before [[apps]] served the bench's page
+    apps = {
+        name: (entries.get(name, {}).get("app") or {}).get("name") or LEGACY_APP
+        for name in axes[0]
+        if entries.get(name, {}).get("kind") == "lwip" and _names_apps(name)
+    }
     matrix = runner.make_matrix(
         *axes,
         False,
@@ -189,8 +195,24 @@ def _run_baseline_matrix(baseline: Baseline) -> Path:
         harness.get("cooldown_s"),
         source_mode=baseline_source_mode(baseline),
         device_speed=speeds,
+        app=apps,
     )
     return Path(runner.run_matrix(matrix, kind="regress"))
+
+
+# The app every variant served before variants named their apps (issue 26): the bench's page.
+LEGACY_APP = "http11"
+
+
+def _names_apps(name: str) -> bool:
+    """Whether the variant's folder names apps ([[apps]]); a ref or app suffix is not part of it."""
+    from closebench.variants.apps import APP_SEP
+    from closebench.variants.manifest import REF_SEP, load_variant
+
+    try:
+        return bool(load_variant(name.split(REF_SEP)[0].split(APP_SEP)[0]).apps)
+    except UserError:
+        return False
 
 
 def baseline_source_mode(baseline: Baseline) -> str:

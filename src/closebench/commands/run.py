@@ -42,6 +42,11 @@ def _matrix_args(p: argparse.ArgumentParser, *, defaults: bool) -> None:
     )
     add_source_flags(p)
     add_speed_flag(p)
+    p.add_argument(
+        "--app",
+        help="the app a variant with [[apps]] serves (nodemcu-2016: readme, the default, or "
+        "http11); variants without apps serve their only page",
+    )
     add_ref_flags(p, releases=True)
     _hardware_args(p)
 
@@ -236,6 +241,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         variant_list=chosen_variants(args, _csv(args.variants)),
         # the chip's speed (issue 14): lwIP variants on their modelled core unless host
         device_speed=args.device_speed,
+        app=args.app,
     )
     console = Console(stderr=True)
     if args.backend == "hardware":

@@ -88,12 +88,18 @@ def io_error(exc: OSError) -> RequestFailed:
     return RequestFailed(OTHER, str(exc))
 
 
-def read_response(recv: Callable[[int], bytes], method: str, until_eof: bool) -> tuple[int, int]:
+def read_response(
+    recv: Callable[[int], bytes], method: str, until_eof: bool, headers_only: bool = False
+) -> tuple[int, int]:
     """Read one response through `recv` (a socket's, or a cooperative one); return (status,
-    bytes read). Raises RequestFailed, or OSError from `recv`."""
+    bytes read). Raises RequestFailed, or OSError from `recv`.
+
+    `headers_only`: take exactly the header bytes from the kernel (one byte per call, so
+    nothing past the blank line is read) and stop there, as wget --spider does on the wire:
+    a body that follows stays unread, and close() then sends RST."""
     buf = bytearray()
     while b"\r\n\r\n" not in buf:
-        chunk = recv(4096)
+        chunk = recv(1 if headers_only else 4096)
         if not chunk:
             raise RequestFailed(OTHER, "closed before a complete response header")
         buf += chunk
@@ -115,6 +121,8 @@ def read_response(recv: Callable[[int], bytes], method: str, until_eof: bool) ->
     has_body = method != "HEAD" and status >= 200 and status not in (204, 304)
     remaining = (length - len(body)) if (has_body and length is not None) else 0
     read_to_eof = until_eof or (has_body and length is None)
+    if headers_only:
+        remaining, read_to_eof = 0, False
     while remaining > 0 or read_to_eof:
         chunk = recv(65536)
         if not chunk:
@@ -173,10 +181,12 @@ def run_request(
     connect_timeout_s: float,
     timeout_s: float,
     until_eof: bool = False,
+    headers_only: bool = False,
 ) -> Result:
     """One request on a new connection. Never raises for network errors: see Result.error.
 
     `until_eof`: read until the server's FIN before closing (server closes first);
+    `headers_only`: read the headers only and close (anything after them stays unread);
     otherwise close as soon as the response is complete.
     """
     start = time.time()
@@ -196,7 +206,7 @@ def run_request(
             try:
                 with conn.deadline(timeout_s):
                     conn.sendall(build_request(method, address[0], path))
-                    status, received = read_response(conn.recv, method, until_eof)
+                    status, received = read_response(conn.recv, method, until_eof, headers_only)
             except RequestFailed as exc:
                 error = exc
             except OSError as exc:

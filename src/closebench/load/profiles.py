@@ -15,7 +15,9 @@ One TOML file per profile in `benchmarks/profiles/`; the file name is the ID. Fi
     # optional, with defaults
     connect_timeout_s = 5.0      # a SYN unanswered this long is a `connect_timeout`
     timeout_s = 10.0             # a response not complete this long is a `timeout`
-    client_close = "after_response"  # or "after_eof": wait for the device's FIN first
+    client_close = "after_response"  # or "after_eof": wait for the device's FIN first, or
+                                     # "after_headers_unread": read the headers only, close
+                                     # (closebench.load.behaviours names each)
 
     # phases: the pacing changes during one continuous run (the original test: every 1 s,
     # then every 0.2 s). Each phase has its own interval_s and run_time_s; the phases' run
@@ -57,7 +59,7 @@ from closebench.tomlfile import parse_toml, read_toml
 # validated without importing locust (which monkey-patches the whole process with gevent).
 USER_CLASSES = ("SeedUser", "LedToggleUser")
 METHODS = ("HEAD", "GET")
-CLIENT_CLOSE = ("after_response", "after_eof")
+CLIENT_CLOSE = ("after_response", "after_eof", "after_headers_unread")
 FAILURE_KINDS = (
     "connect_timeout",
     "reset",

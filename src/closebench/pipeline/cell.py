@@ -37,6 +37,10 @@ class CellPlan:
     run_time_s: float
     cooldown_s: float
     lwip_axis: bool = False  # several releases in this run: put the release in the cell id
+    # cooldown until neither stack may still send, at most cooldown_s (pipeline/quiet.py)
+    until_quiet: bool = False
+    # the device writes its --trace-tx trace point (which source line sent each packet)
+    trace_tx: bool = False
 
     @property
     def id(self) -> str:
@@ -47,7 +51,7 @@ class CellPlan:
         """The manifest's entry for this cell: its identity plus how it went."""
         return {"id": self.id, "variant": self.variant.name, "profile": self.profile.name,
                 "link": self.link.name, "repetition": self.repetition, "lwip": self.lwip,
-                **status}  # fmt: skip
+                "app": self.variant.app, **status}  # fmt: skip
 
     @property
     def seed(self) -> int:
@@ -59,11 +63,16 @@ class CellPlan:
         return int.from_bytes(digest[:8], "big") >> 1
 
 
-def device_spec(plan: CellPlan, binary: Path, cell_dir: Path, duration_s: float) -> DeviceSpec:
+def device_spec(
+    plan: CellPlan, binary: Path, cell_dir: Path, duration_s: float, trace_tx: bool = False
+) -> DeviceSpec:
+    args = plan.variant.device_args() if plan.variant.kind == "lwip" else []
+    if trace_tx and plan.variant.kind == "lwip":
+        args = [*args, "--trace-tx", str(cell_dir / "device-tx-trace.txt")]
     return DeviceSpec(
         kind=plan.variant.kind,
         binary=str(binary),
-        device_args=plan.variant.device_args() if plan.variant.kind == "lwip" else [],
+        device_args=args,
         link_args=plan.link.device_args(),
         seed=plan.seed,
         pcap=str(cell_dir / "capture-device.pcap"),
@@ -85,9 +94,10 @@ def measure(plan: CellPlan, binary: Path, cell_dir: Path) -> dict[str, Any]:
     )
     spec = {
         "cell_dir": str(cell_dir),
-        "device": device_spec(plan, binary, cell_dir, bound_s + 30).__dict__,
+        "device": device_spec(plan, binary, cell_dir, bound_s + 30, plan.trace_tx).__dict__,
         "locust": {"argv": argv, "env": env, "timeout_s": plan.run_time_s + 60},
         "cooldown_s": plan.cooldown_s,
+        "until_quiet": plan.until_quiet,
     }
     spec_path = cell_dir / "cell-spec.json"
     spec_path.write_text(json.dumps(spec, indent=1))

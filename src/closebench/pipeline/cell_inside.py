@@ -69,7 +69,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
             _event(events, "locust_exit")
         else:
             print("bench ready", flush=True)
-        _sleep(spec["cooldown_s"])
+        _cool_down(spec, result)
         _event(events, "cooldown_end")
         _marker()
     except Stop:
@@ -92,6 +92,19 @@ def _marker() -> None:
     still recording then (an idle link is otherwise silent). The analyzer skips non-TCP."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.sendto(MARKER, (netsetup.DEVICE_IP, 9))
+
+
+def _cool_down(spec: dict[str, Any], result: dict[str, Any]) -> None:
+    """The cooldown: a fixed time, or (until_quiet) until neither stack may still send, at
+    most cooldown_s (closebench.pipeline.quiet)."""
+    if not spec.get("until_quiet"):
+        _sleep(spec["cooldown_s"])
+        return
+    from closebench.pipeline.quiet import wait_until_quiet
+
+    timeline = Path(spec["device"]["timeline"])
+    res = wait_until_quiet(netsetup.DEVICE_IP, timeline, float(spec["cooldown_s"]))
+    result["cooldown"] = {"until_quiet": True, "limit_s": spec["cooldown_s"], **res.__dict__}
 
 
 def _sleep(seconds: float) -> None:

@@ -55,6 +55,8 @@ class Matrix:
     run_time_s: float
     cooldown_s: float
     source_mode: str = "auto"  # exact source where present (see bench/variant_build.py)
+    until_quiet: bool = False  # cooldown until both stacks are quiet, at most cooldown_s
+    trace_tx: bool = False  # the device logs which source line sent each packet (seed study)
 
     def cells(self) -> list[CellPlan]:
         axis = bool(self.lwip) and len(self.lwip or []) > 1
@@ -78,6 +80,8 @@ class Matrix:
                                     self.run_time_s,
                                     self.cooldown_s,
                                     axis,
+                                    self.until_quiet,
+                                    self.trace_tx,
                                 )
                             )
         return plans
@@ -95,6 +99,7 @@ def make_matrix(
     source_mode: str = "auto",
     variant_list: Sequence[Variant] | None = None,
     device_speed: str | Mapping[str, str] = "model",
+    app: str | Mapping[str, str] | None = None,
 ) -> Matrix:
     """variant_list, when given, replaces loading `variants` by name (--source-ref and
     --releases make variants at other commits of their source). device_speed: "model" (each
@@ -111,6 +116,10 @@ def make_matrix(
                     f"--lwip {release}: not buildable here (known: {', '.join(SUPPORTED)})"
                 )
     chosen = list(variant_list) if variant_list is not None else load_variants(variants)
+    if isinstance(app, str):
+        chosen = with_app(chosen, app)
+    elif app:  # one per variant name (a regress re-run takes each variant's from its baseline)
+        chosen = [v.with_app(app[v.name]) if v.name in app else v for v in chosen]
     return Matrix(
         variants=[v.with_device_speed(_speed_of(v, device_speed)) for v in chosen],
         profiles=[load_profile(p) for p in profiles],
@@ -124,6 +133,16 @@ def make_matrix(
         # the release axis is defined on Debian's lwIP releases: approximations only
         source_mode="approximation" if lwip else source_mode,
     )
+
+
+def with_app(variants: list[Variant], app: str) -> list[Variant]:
+    """--app NAME: every variant that names apps serves this one (variants without [[apps]]
+    serve their only page); at least one must name it."""
+    named = [v for v in variants if v.apps]
+    if not any(a.name == app for v in named for a in v.apps):
+        with_apps = ", ".join(f"{v.name}: {'/'.join(a.name for a in v.apps)}" for v in named)
+        raise UserError(f"--app {app}: no chosen variant names it ({with_apps or 'none has apps'})")
+    return [v.with_app(app) if v.apps else v for v in variants]
 
 
 def _speed_of(variant: Variant, device_speed: str | Mapping[str, str]) -> str:
@@ -274,7 +293,18 @@ def _variant_record(variant: Variant, build: Any) -> dict[str, Any]:
         ),
         # the chip's free heap at app start ([heap]): the device's heap budget, or None
         "heap": variant.heap.record() if lwip and variant.heap else None,
+        # the app that served (--app; [[apps]] of the manifest), and every app it names
+        "app": _app_record(variant),
+        "apps": [a.name for a in variant.apps],
     }
+
+
+def _app_record(variant: Variant) -> dict[str, Any] | None:
+    app = variant.app_record
+    if app is None:
+        return None
+    return {"name": app.name, "device_app": app.device_app, "files": list(app.files),
+            "cite": app.cite, "note": app.note}  # fmt: skip
 
 
 def verify_variants(

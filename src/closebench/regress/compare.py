@@ -556,6 +556,15 @@ def _check_builds(baseline: Baseline, manifest: dict[str, Any]) -> None:
                 f"run on {now.get('source')}; refusing to compare two different stacks",
                 exit_code=2,
             )
+        # a baseline from before [[apps]] (issue 26) served the bench's page, now "http11"
+        was_app = (was.get("app") or {}).get("name") or ("http11" if now.get("apps") else None)
+        now_app = (now.get("app") or {}).get("name")
+        if was_app != now_app:
+            raise UserError(
+                f"baseline {baseline.name}: {name} served the app {was_app!r}, the run "
+                f"{now_app!r} (--app); refusing to compare two different apps",
+                exit_code=2,
+            )
         if was.get("device_speed", "host") != now.get("device_speed", "host"):
             raise UserError(
                 f"baseline {baseline.name}: {name} ran at device speed "

@@ -90,6 +90,93 @@ def _verdict_table(doc: dict[str, Any]) -> None:
     )
 
 
+def _cooldowns(doc: dict[str, Any]) -> None:
+    """How each cell's capture after the load ended: quiet, or at the retry budget's limit."""
+    rows = []
+    for name, sec in doc["variants"].items():
+        for cell_id, cell in sec["cells"].items():
+            cd = cell.get("cooldown") or {}
+            if cd:
+                rows.append({"cell": cell_id, "hypothesis": name,
+                             "ended": "quiet" if cd.get("quiet") else "at the limit",
+                             "after the load (s)": cd.get("waited_s"),
+                             "limit (s)": cd.get("limit_s")})  # fmt: skip
+    if rows:
+        show.table(pd.DataFrame(rows), "Each cell's capture after the load.")
+
+
+def _hypotheses(doc: dict[str, Any]) -> None:
+    """Hypotheses x observations, each with its conclusion; none chosen by its outcome."""
+    hyps = doc.get("hypotheses") or []
+    if not hyps:
+        return
+    keys = list(hyps[0]["verdicts"])
+    rows, classes = [], []
+    for h in hyps:
+        row = {"hypothesis": h["label"], **{f"obs. {k}": h["verdicts"][k] for k in keys}}
+        row["conclusion"] = h["text"]
+        rows.append(row)
+        cls = {"hypothesis": "", "conclusion": "good" if h["consistent"] else ""}
+        classes.append({**cls, **{f"obs. {k}": GOOD.get(h["verdicts"][k], "") for k in keys}})
+    show.table(
+        pd.DataFrame(rows),
+        "Every hypothesis (app x client behaviour x device speed), measured on the same link "
+        "seeds; a verdict per observation (the most frequent across seeds), and either "
+        "'consistent with all observations' or the observations that rule it out.",
+        classes=pd.DataFrame(classes),
+    )
+    change = (doc.get("rule_changes") or {}).get("5")
+    if change:
+        show.note(f"Observation 5's rule changed: {change['to']}. Before: {change['from']}. "
+                  f"Why: {change['why']}.")  # fmt: skip
+
+
+def _band(doc: dict[str, Any]) -> None:
+    """Each verdict at the timing band's ends and the model; timing-sensitive where it moves."""
+    rows = []
+    for b in doc.get("band") or []:
+        row = {"app x client": f"{b['app']} x {b['client']}"}
+        for key, o in b["observations"].items():
+            row[f"obs. {key}"] = (
+                f"**timing-sensitive**: {o['text'].split(': ', 1)[1]}"
+                if o["timing_sensitive"]
+                else o["text"]
+            )
+        row["speeds measured"] = ", ".join(b["speeds_measured"])
+        row["band ends not defined by the bench"] = ", ".join(b["speeds_missing"]) or "none"
+        rows.append(row)
+    if rows:
+        show.table(pd.DataFrame(rows), "Each verdict across the chip's timing band.")
+
+
+def _duel_ladders(doc: dict[str, Any]) -> None:
+    """Every back-and-forth duel: its packets by sender, RST relations, Linux's judgement."""
+    show.display(show.HTML("<h3>Every duel, packet by packet (the laptop's capture)</h3>"))
+    for name, sec in doc["variants"].items():
+        duels = sec.get("duels") or []
+        show.note(f"{name}: {len(duels)} back-and-forth duels.")
+        for d in duels:
+            went_on = d.get("went_on_after_load_s")
+            head = (
+                f"{d['cell_id']} · conn {d['conn_id']}: {d['packets']} packets, {d['rsts']} RST"
+                + (f", went on {went_on:g} s after the load stopped" if went_on else "")
+            )
+            rows = [
+                {
+                    "t (ms)": r["t_ms"],
+                    "laptop": f"{r['flags']} seq {r['seq']} ack {r['ack']} len {r['len']} →"
+                    if r["from"] == "laptop"
+                    else "",
+                    "device": ""
+                    if r["from"] == "laptop"
+                    else f"← {r['flags']} seq {r['seq']} ack {r['ack']} len {r['len']}",
+                    "what the packets say": r["note"],
+                }
+                for r in d["rows"]
+            ]
+            show.table(pd.DataFrame(rows), head)
+
+
 def _evidence(doc: dict[str, Any]) -> None:
     for name, var in doc["variants"].items():
         show.display(show.HTML(f"<h3>{show.html.escape(name)}: evidence per seed</h3>"))
@@ -152,13 +239,20 @@ def render(run: RunData) -> None:
         f"every {p[2]:g} s from {p[0]:.0f} s" for p in proc.get("phases_s") or []
     )
     link = proc.get("link") or {}
+    timers_ = proc.get("timers") or {}
+    capture = (
+        f"capture until both stacks are quiet, at most {proc.get('cooldown_s')} s after the "
+        "load (Linux's retry budget)"
+        if timers_.get("until_quiet") and proc.get("cooldown_s") == timers_.get("cooldown_limit_s")
+        else f"capture for at most {proc.get('cooldown_s')} s after the load"
+    )
     show.note(
-        f"The original procedure on {proc['variant']} and the control {proc['control']}: one "
-        f"sequential client, HEAD / on a new connection {phases} (one continuous run of "
-        f"{proc.get('run_time_s')} s), over the link '{link.get('name')}' "
-        f"({link.get('description')}), {len(proc.get('seeds') or {})} cells, capture for "
-        f"{proc.get('cooldown_s')} s after the load. Run {doc['run_id']}"
-        + (QUICK_NOTE if doc.get("quick") else ".")
+        f"The original procedure as a grid of hypotheses on {proc['variant']} (its apps x the "
+        f"client behaviours x device speeds) and the control {proc['control']} per client "
+        f"behaviour: one sequential client, HEAD / on a new connection {phases} (one "
+        f"continuous run of {proc.get('run_time_s')} s), over the link '{link.get('name')}' "
+        f"({link.get('description')}), {len(proc.get('seeds') or {})} cells, {capture}. "
+        f"Run {doc['run_id']}" + (QUICK_NOTE if doc.get("quick") else ".")
     )
     timers = (proc.get("timers") or {}).get("timers") or {}
     if timers:
@@ -166,20 +260,22 @@ def render(run: RunData) -> None:
             pd.DataFrame(
                 [{"timer": k, "seconds": v["value"], "from": v["from"]} for k, v in timers.items()]
             ),
-            "Every timer that could still send after the load; the default cooldown outlasts the "
-            "longest. " + (proc["timers"].get("caveat") or ""),
+            "Every timer that could still send after the load. The capture runs until both "
+            "stacks are quiet (no Linux socket toward the device and no device PCB in a state "
+            "that may send), at most Linux's retry budget. " + (proc["timers"].get("caveat") or ""),
         )
+    _cooldowns(doc)
+    _hypotheses(doc)
+    _band(doc)
     _verdict_table(doc)
     _evidence(doc)
+    _duel_ladders(doc)
     show.display(show.HTML("<h3>The characteristic connection, from both sides</h3>"))
     for name, var in doc["variants"].items():
         _ladder(run, name, var.get("characteristic"))
     show.display(show.HTML("<h3>What was tried, and what is missing</h3>"))
     show.bullets(doc.get("mechanisms_tried") or [])
-    not_all = any(
-        o["verdict"] != "reproduced"
-        for o in doc["variants"][proc["variant"]]["observations"].values()
-    )
+    not_all = not any(h["consistent"] for h in doc.get("hypotheses") or [])
     if not_all:
         show.note("Where an observation does not reproduce, the documented pieces not modelled:")
         show.bullets(doc.get("missing_pieces") or [])

@@ -8,7 +8,9 @@ from typing import Any
 
 import pandas as pd
 
+from closebench.seed.ladder import ladder
 from closebench.seed.packets import FIN, connection_packets, read_tcp, teardown_composition
+from closebench.seed.trace import tx_sources
 from closebench.seed.verdicts import CellFigures
 
 MAX_IDS = 25  # connection ids cited per figure (the rest are counted, not listed)
@@ -91,6 +93,9 @@ def cell_figures(
         )
     ]
     late_duels = [i for i in back if _both_talk_after(packets_of(i), stop + margin_s)]
+    first_pos = first["first_pos"]
+    duels_after = [i for i in back if first_pos is not None and i > first_pos and faulty[i]]
+    sources = tx_sources(cell_dir)  # the device program's trace point, where the build has it
     cid = lambda idx: [int(conns.loc[i, "conn_id"]) for i in idx]  # noqa: E731
     figures = CellFigures(
         cell_id=cell_dir.name,
@@ -107,6 +112,7 @@ def cell_figures(
         after_load_duels=cid(late_duels),
         phases=_phase_rows(conns, bounds),
         composition=_sum([comp[i] for i in conns.index[duel]]),
+        duels_after_first=len(duels_after),
     )
     kinds = conns.loc[faulty, "close_kind"].value_counts()
     extra = {
@@ -120,6 +126,11 @@ def cell_figures(
         "teardown_ms_p50_faulty": _p50(conns.loc[faulty, "teardown_ms"]),
         "teardown_ms_max_duel": _max(conns.loc[duel, "teardown_ms"]),
         "duel_conn_ids": _ids(conns.loc[duel, "conn_id"]),
+        # every back-and-forth duel's ladder (closebench.seed.ladder), the obs. 5 duels
+        "duel_ladders": [
+            {"conn_id": int(conns.loc[i, "conn_id"]), **ladder(packets_of(i), stop, sources)}
+            for i in back
+        ],
     }
     return figures, extra
 
@@ -141,7 +152,7 @@ def _first_fault(
     """The first faulty connection, how many clean ones came before it, and what followed."""
     if not faulty.any():
         return {"first_faulty": None, "clean_before": len(conns), "after_first": 0,
-                "faulty_after": 0}  # fmt: skip
+                "faulty_after": 0, "first_pos": None}  # fmt: skip
     pos = int(faulty.to_numpy().argmax())
     row = conns.iloc[pos]
     return {
@@ -154,6 +165,7 @@ def _first_fault(
             "close_kind": str(row["close_kind"]),
         },
         "clean_before": pos,
+        "first_pos": pos,
         "after_first": len(conns) - pos - 1,
         "faulty_after": int(faulty.iloc[pos + 1 :].sum()),
     }

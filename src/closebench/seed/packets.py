@@ -20,7 +20,9 @@ from closebench.capture.linktypes import TCP_PROTO, ip_layer
 from closebench.capture.pcapfile import readable_records
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
-COLUMNS = ("ts", "src", "sport", "dst", "dport", "flags", "seq", "ack", "win", "length")
+COLUMNS = ("ts", "src", "sport", "dst", "dport", "flags", "seq", "ack", "win", "length",
+           "wscale")  # fmt: skip
+WSCALE_OPTION = 3  # RFC 7323 window scale option kind; -1 in the column: none on this packet
 
 
 def read_tcp(path: Path) -> pd.DataFrame:
@@ -45,8 +47,27 @@ def read_tcp(path: Path) -> pd.DataFrame:
         length = max(0, total - ihl - off)
         src = ".".join(str(b) for b in ip[12:16])
         dst = ".".join(str(b) for b in ip[16:20])
-        rows.append((record.ts, src, sport, dst, dport, flags, seq, ack, win, length))
+        wscale = _window_scale(tcp[20:off]) if flags & SYN else -1
+        rows.append((record.ts, src, sport, dst, dport, flags, seq, ack, win, length, wscale))
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _window_scale(options: bytes) -> int:
+    """The window scale shift a SYN offers (RFC 7323), or -1 without the option."""
+    i = 0
+    while i < len(options):
+        kind = options[i]
+        if kind == 0:
+            break
+        if kind == 1:
+            i += 1
+            continue
+        if i + 1 >= len(options) or options[i + 1] < 2:
+            break
+        if kind == WSCALE_OPTION and options[i + 1] == 3 and i + 2 < len(options):
+            return int(options[i + 2])
+        i += options[i + 1]
+    return -1
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -11,8 +12,10 @@ import pandas as pd
 
 from closebench.pipeline import runner
 from closebench.schema import write_json
+from closebench.seed import grid
 from closebench.seed import verdicts as rules
 from closebench.seed.evidence import cell_figures
+from closebench.variants.apps import APP_SEP
 
 VARIANT = "nodemcu-2016"
 CONTROL = "linux-reference"
@@ -22,7 +25,9 @@ DEFAULT_SEEDS = 5
 QUICK_SEEDS = 1
 QUICK_RUN_TIME_S = 12.0  # 6 s at 1 s, then 6 s at 0.2 s: the phases keep their proportions
 QUICK_COOLDOWN_S = 12.0
-SCHEMA_VERSION = 1
+# --quick still waits for quiet, but at most this long (the full run: Linux's retry budget)
+QUICK_COOLDOWN_LIMIT_S = 60.0
+SCHEMA_VERSION = 2  # 2: hypotheses (issue 26), obs. 5 rule changed (rule_changes)
 
 # Documented facts the study checked; none is implemented as a mechanism unless the link
 # profile says so (benchmarks/links/seed-lab.toml).
@@ -59,9 +64,9 @@ FACTS = [
 ]
 
 
-def _bounds(manifest: dict[str, Any]) -> list[tuple[float, float, float]]:
+def _bounds(manifest: dict[str, Any], profile: str = PROFILE) -> list[tuple[float, float, float]]:
     """(start_s, end_s, interval_s) per phase, as the run played them (scaled to its run time)."""
-    prof = (manifest.get("profiles") or {}).get(PROFILE) or {}
+    prof = (manifest.get("profiles") or {}).get(profile) or {}
     run_time = float(manifest.get("run_time_s") or prof.get("run_time_s") or 0)
     phases = prof.get("phases") or [{"interval_s": prof.get("interval_s", 1.0),
                                      "run_time_s": prof.get("run_time_s", run_time)}]  # fmt: skip
@@ -103,6 +108,8 @@ def _evidence(key: str, f: rules.CellFigures, extra: dict[str, Any]) -> dict[str
             "back_and_forth_duels": len(f.back_and_forth),
             "duel_teardown_by_side": f.composition,
             "faulty_teardown_by_side": extra["faulty_composition"],
+            "faulty_after_first": f.faulty_after_first,
+            "duels_after_first": f.duels_after_first,
             "teardown_ms_p50_faulty": extra["teardown_ms_p50_faulty"],
             "teardown_ms_max_duel": extra["teardown_ms_max_duel"],
         }
@@ -147,23 +154,31 @@ def _characteristic(run_dir: Path, cells: dict[str, Any]) -> dict[str, Any] | No
     return {"cell_id": str(row["cell_id"]), "conn_id": int(row["conn_id"]), "why": why}
 
 
-def _variant_section(run_dir: Path, manifest: dict[str, Any], name: str) -> dict[str, Any]:
-    bounds = _bounds(manifest)
+def _variant_section(
+    run_dir: Path, manifest: dict[str, Any], name: str, profile: str = PROFILE
+) -> dict[str, Any]:
+    """One hypothesis (or the control under one client behaviour): the cells of `name` under
+    `profile`, a verdict per observation per cell and across seeds."""
+    bounds = _bounds(manifest, profile)
     cells: dict[str, Any] = {}
     per_obs: dict[str, dict[str, Any]] = {k: {"per_cell": {}, "evidence": []} for k in rules.RULES}
+    duels: list[dict[str, Any]] = []
     for cell in sorted(manifest.get("cells", []), key=lambda c: c["id"]):
-        if cell.get("variant") != name:
+        if cell.get("variant") != name or cell.get("profile") != profile:
             continue
         entry: dict[str, Any] = {
             "status": cell["status"],
             "seed": (manifest.get("seeds") or {}).get(cell["id"]),
             "repetition": cell.get("repetition"),
+            "app": cell.get("app"),
+            "cooldown": _cooldown_of(run_dir / cell["id"]),
         }
         cells[cell["id"]] = entry
         cell_dir = run_dir / cell["id"]
         if cell["status"] != "ok" or not (cell_dir / "connections.parquet").exists():
             continue
         figures, extra = cell_figures(cell_dir, bounds)
+        duels += [{"cell_id": cell["id"], **d} for d in extra.pop("duel_ladders")]
         verdicts = rules.judge(figures)
         entry["verdicts"] = verdicts
         entry["figures"] = {
@@ -190,10 +205,15 @@ def _variant_section(run_dir: Path, manifest: dict[str, Any], name: str) -> dict
         }
     info = (manifest.get("variants") or {}).get(name) or {}
     return {
+        "variant": name,
+        "profile": profile,
+        "app": (info.get("app") or {}).get("name"),
+        "device_speed": info.get("device_speed"),
         "source": info.get("source") or ("the Linux kernel" if name == CONTROL else None),
         "exact_source": info.get("exact_source", False),
         "cells": cells,
         "observations": observations,
+        "duels": duels,
         "characteristic": _characteristic(
             run_dir, {k: v for k, v in cells.items() if "figures" in v}
         ),
@@ -202,7 +222,8 @@ def _variant_section(run_dir: Path, manifest: dict[str, Any], name: str) -> dict
 
 def _mechanisms(manifest: dict[str, Any]) -> list[str]:
     """The documented mechanisms this run had in play (from the manifest, not by hand)."""
-    info = (manifest.get("variants") or {}).get(VARIANT) or {}
+    named = [n for n in manifest.get("variants") or {} if n.split(APP_SEP)[0] == VARIANT]
+    info = (manifest.get("variants") or {}).get(named[0] if named else VARIANT) or {}
     link = (manifest.get("links") or {}).get(LINK) or {}
     to_dev = link.get("to_device") or {}
     out = [
@@ -221,9 +242,13 @@ MISSING_PIECES = [
     "the SDK's closed Wi-Fi MAC: power-save details beyond DTIM buffering (PS-Poll, how long the "
     "station stays awake after traffic, MAC retries toward a dozing station) are not modelled; "
     "only DTIM buffering is documented",
-    "the seed's own init.lua is not published: the bench's LED app closes as the variant's "
-    "`close` behaviour says; a Lua app that closed differently (e.g. in the receive callback, "
-    "before the send completed) would close differently",
+    "the seed's own init.lua is not published: the study runs the apps nodemcu-2016 names (the "
+    "firmware README's server and the bench's HTTP/1.1 page), both closing in the sent "
+    "callback; a Lua app that closed differently (e.g. in the receive callback, before the "
+    "send completed) would close differently",
+    "the seed's client script is not published: the study runs the client behaviours of "
+    "closebench.load.behaviours (HEAD-aware close after the headers, read until the server "
+    "closes); a client that did neither (e.g. a fixed sleep before close) is not measured",
     "the chip's heap: with a few tens of KB, tcp_alloc's out-of-memory path (kill the oldest "
     "TIME_WAIT, then RST a lower-priority PCB) runs on the device but never on the host",
     "the stack: when the run used the approximation (manifest variants.<name>.source), the "
@@ -231,12 +256,49 @@ MISSING_PIECES = [
 ]
 
 
+def _cooldown_of(cell_dir: Path) -> dict[str, Any] | None:
+    """How the cell's cooldown ended (inner.json): quiet, or at the retry budget's limit."""
+    path = cell_dir / "inner.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text()).get("cooldown")
+
+
+def _sections(run_dir: Path, manifest: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+    """One section per hypothesis (variant as named in the run x profile) and per control x
+    profile, keyed by a readable label; plus the grid rows (closebench.seed.grid)."""
+    from closebench.load.behaviours import behaviour_of
+
+    profiles = manifest.get("profiles") or {}
+    client_of = {
+        name: behaviour_of(prof.get("client_close", "after_response")).name
+        for name, prof in profiles.items()
+    }
+    pairs = sorted({(c["variant"], c["profile"]) for c in manifest.get("cells", [])})
+    sections: dict[str, Any] = {}
+    rows = []
+    for name, profile in sorted(pairs, key=lambda p: (p[0] == CONTROL, p)):
+        sec = _variant_section(run_dir, manifest, name, profile)
+        client = client_of.get(profile, profile)
+        if name == CONTROL:
+            sections[f"{CONTROL} · client {client}"] = {**sec, "client": client}
+            continue
+        hyp = grid.Hypothesis(sec["app"] or "default", client, sec["device_speed"] or "model")
+        verdicts = {k: o["verdict"] for k, o in sec["observations"].items()}
+        sections[f"{VARIANT} · {hyp.label}"] = {**sec, "client": client}
+        rows.append({"label": f"{VARIANT} · {hyp.label}", "app": hyp.app, "client": client,
+                     "speed": hyp.speed, "verdicts": verdicts,
+                     **grid.conclusion(verdicts)})  # fmt: skip
+    return sections, rows
+
+
 def build_seed_json(
     run_dir: Path, *, quick: bool = False, timer_info: dict[str, Any] | None = None
 ) -> Path:
-    """Judge every observation per cell and across seeds; write run_dir/seed.json."""
+    """Judge every observation per cell, per hypothesis across seeds; write run_dir/seed.json."""
     run_dir = Path(run_dir)
     manifest = json.loads((run_dir / "manifest.json").read_text())
+    sections, rows = _sections(run_dir, manifest)
     doc = {
         "schema_version": SCHEMA_VERSION,
         "run_id": manifest.get("run_id", run_dir.name),
@@ -245,6 +307,7 @@ def build_seed_json(
             "variant": VARIANT,
             "control": CONTROL,
             "profile": (manifest.get("profiles") or {}).get(PROFILE),
+            "profiles": manifest.get("profiles"),
             "phases_s": [  # start, end (None: until the last request ended), interval
                 [b0, b1 if b1 != float("inf") else None, iv] for b0, b1, iv in _bounds(manifest)
             ],
@@ -254,9 +317,10 @@ def build_seed_json(
             "seeds": manifest.get("seeds"),
             "timers": timer_info,
         },
-        "variants": {
-            name: _variant_section(run_dir, manifest, name) for name in (VARIANT, CONTROL)
-        },
+        "hypotheses": rows,
+        "band": grid.band_view(rows),
+        "variants": sections,
+        "rule_changes": {"5": rules.OBS5_RULE_CHANGE},
         "facts": FACTS,
         "mechanisms_tried": _mechanisms(manifest),
         "missing_pieces": MISSING_PIECES,
@@ -279,7 +343,7 @@ def run_seed_study(
     seeds: int | None = None,
     quick: bool = False,
     source_mode: str = "auto",
-    device_speed: str = "host",
+    device_speed: str = "model",
     results: Path | None = None,
     jobs: int | None = None,
     verify: bool = True,
@@ -288,32 +352,49 @@ def run_seed_study(
     progress: Any = None,
     log: Callable[[str], object] = print,
 ) -> Path:
-    """Measure the study's cells, then write seed.json; returns the run directory."""
+    """Measure every hypothesis's cells and the control's, then write seed.json."""
     from closebench.load.profiles import load_profile
     from closebench.seed.timers import timers
     from closebench.variants.manifest import load_variants
 
+    base, control = load_variants([VARIANT, CONTROL])
     profile = load_profile(PROFILE)
-    timer_info = timers(load_variants([VARIANT])[0])
+    timer_info = timers(base)
+    # until both stacks are quiet, at most Linux's own retry budget (--cooldown: fixed)
+    until_quiet = cooldown_s is None
     if cooldown_s is None:
-        cooldown_s = QUICK_COOLDOWN_S if quick else timer_info["cooldown_s"]
+        limit = timer_info["cooldown_limit_s"]
+        cooldown_s = min(limit, QUICK_COOLDOWN_LIMIT_S) if quick else limit
+    speeds = grid.speed_axis(device_speed)
+    hyps = grid.hypotheses(base, speeds)
+    chosen = [grid.variant_for(base, h.app, h.speed) for h in hyps]
+    chosen = [*{v.name: v for v in chosen}.values(), control]
     matrix = runner.make_matrix(
-        [VARIANT, CONTROL],
-        [PROFILE],
+        None,
+        sorted(set(grid.PROFILES.values())),
         [LINK],
         repetitions=seeds or (QUICK_SEEDS if quick else DEFAULT_SEEDS),
         quick=quick,
         run_time_s=QUICK_RUN_TIME_S if quick else profile.run_time_s,
         cooldown_s=cooldown_s,
         source_mode=source_mode,
-        # the chip's speed (--device-speed model): the variant serves on its modelled core
-        device_speed=device_speed,
+        variant_list=chosen,
+        device_speed={v.name: v.device_speed if v.kind == "lwip" else "host" for v in chosen},
     )
+    matrix = dataclasses.replace(matrix, until_quiet=until_quiet, trace_tx=True)
     log(
-        f"seed study: {len(matrix.cells())} cells, load {matrix.run_time_s:.0f} s "
-        f"(phases {[(round(a, 1), b) for a, _, b in profile.phase_bounds(matrix.run_time_s)]}), "
-        f"cooldown {matrix.cooldown_s:.0f} s (longest timer {timer_info['longest_s']:.0f} s)"
+        f"seed study: {len(hyps)} hypotheses (app x client behaviour x device speed "
+        f"{'/'.join(speeds)}) + the control, {len(matrix.cells())} cells, load "
+        f"{matrix.run_time_s:.0f} s (phases "
+        f"{[(round(a, 1), b) for a, _, b in profile.phase_bounds(matrix.run_time_s)]}), then "
+        + (
+            f"capture until both stacks are quiet, at most {matrix.cooldown_s:.0f} s "
+            + ("(--quick)" if quick else "(Linux's retry budget)")
+            if until_quiet
+            else f"a fixed cooldown of {matrix.cooldown_s:.0f} s"
+        )
     )
+    log("hypotheses: " + "; ".join(h.label for h in hyps))
     run_dir = runner.run_matrix(
         matrix,
         kind="seed",

@@ -9,6 +9,11 @@ The timers, each from where it is defined:
   while the peer is alive (torvalds/linux net/ipv4/tcp_timer.c, tcp_orphan_retries()), each
   after a doubling RTO that starts at no less than TCP_RTO_MIN = 200 ms
   (include/net/tcp.h), so 0.2 * (2^9 - 1) = 102.2 s from the first FIN.
+- Linux's retransmissions on a socket that is not orphaned: net.ipv4.tcp_retries2 (default 15),
+  a time budget computed as if the RTO doubled from TCP_RTO_MIN up to TCP_RTO_MAX = 120 s
+  (net/ipv4/tcp_timer.c, retransmits_timed_out(): tcp_model_timeout()), so ~924.6 s.
+The study's cooldown runs until both stacks are quiet (closebench.pipeline.quiet); its limit
+is Linux's own retry budget: the longer of the orphan FIN span and the tcp_retries2 span.
 The Linux values are read from a fresh network namespace (each namespace has its own), or
 from this host's /proc when no namespace can be made.
 """
@@ -65,9 +70,15 @@ def timers(variant: Variant) -> dict[str, Any]:
     cite = f"{tw.cite.repo}@{tw.cite.ref}:{tw.cite.path}" if tw is not None and tw.cite else None
     fin_timeout = float(sysctls.get("tcp_fin_timeout", 60))
     orphan = sysctls.get("tcp_orphan_retries", 0)
+    retries2 = sysctls.get("tcp_retries2", 15)
     items = {
         "device_time_wait_s": {"value": device_tw, "from": f"[expect] time_wait_s ({cite})"},
         "linux_fin_wait_2_s": {"value": fin_timeout, "from": f"tcp_fin_timeout, {where}"},
+        "linux_retries2_s": {
+            "value": orphan_span_s(retries2),
+            "from": f"tcp_retries2={retries2} ({where}), RTO from TCP_RTO_MIN {TCP_RTO_MIN_S} s "
+            f"doubling, at most TCP_RTO_MAX {TCP_RTO_MAX_S:g} s",
+        },
         "linux_orphan_fin_retries_s": {
             "value": orphan_span_s(orphan),
             "from": f"tcp_orphan_retries={orphan} ({where}; 0 means "
@@ -75,12 +86,18 @@ def timers(variant: Variant) -> dict[str, Any]:
         },
     }
     longest = max(v["value"] or 0.0 for v in items.values())
+    budget = max(items["linux_retries2_s"]["value"], items["linux_orphan_fin_retries_s"]["value"])
     return {
         "timers": items,
         "sysctls": sysctls,
         "longest_s": longest,
         "margin_s": MARGIN_S,
         "cooldown_s": longest + MARGIN_S,
+        # the study's cooldown: until both stacks are quiet, at most Linux's retry budget
+        "until_quiet": True,
+        "cooldown_limit_s": round(budget + MARGIN_S, 3),
+        "cooldown_limit_from": "the longer of linux_retries2_s and linux_orphan_fin_retries_s, "
+        f"+ {MARGIN_S:g} s",
         "caveat": "an orphan FIN whose first RTO is above 200 ms (a slow path's RTT) retransmits "
         "for longer (1 s: 511 s); seed.json's after_load.last_packet_after_stop_s against "
         "cooldown_end_after_stop_s shows whether the capture ended in silence",

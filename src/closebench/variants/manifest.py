@@ -19,6 +19,7 @@ from typing import Any
 from closebench.errors import UserError, where
 from closebench.paths import variants_dir
 from closebench.tomlfile import read_toml
+from closebench.variants.apps import APP_SEP, App, default_app, find_app, parse_apps
 from closebench.variants.heap import Heap, parse_heap
 from closebench.variants.schema import (
     ACCEPT_OVERFLOW_ANSWERS,
@@ -216,11 +217,14 @@ class Variant:
     release: dict[str, str] | None = None
     # The chip's free heap at app start ([heap]): the device program's heap budget.
     heap: Heap | None = None
+    # The apps the manifest names ([[apps]], closebench.variants.apps) and the one that runs.
+    apps: tuple[App, ...] = ()
+    app: str | None = None
 
     @property
     def base_name(self) -> str:
-        """The variant folder's name (the name without a source ref)."""
-        return self.name.split(REF_SEP, 1)[0]
+        """The variant folder's name (the name without a source ref or an app)."""
+        return self.name.split(REF_SEP, 1)[0].split(APP_SEP, 1)[0]
 
     @property
     def manifest_file(self) -> Path:
@@ -294,6 +298,17 @@ class Variant:
             release=release,
         )
 
+    def with_app(self, name: str, *, label: bool = False) -> Variant:
+        """This variant serving the app `name` of its [[apps]]; `label` puts the app in the
+        name (`<variant>+<app>`), so two apps of one variant are two cells of one run."""
+        find_app(self.apps, name, self.name)
+        new_name = f"{self.name}{APP_SEP}{name}" if label else self.name
+        return dataclasses.replace(self, app=name, name=new_name)
+
+    @property
+    def app_record(self) -> App | None:
+        return next((a for a in self.apps if a.name == self.app), None)
+
     def with_device_speed(self, speed: str) -> Variant:
         """This variant on its modelled core ("model", or an end of the model's interval:
         "model-slow", "model-fast") or at host speed ("host")."""
@@ -328,6 +343,7 @@ class Variant:
             *(self.heap.device_args() if self.heap else []),
             *(["--backlog", str(emu.backlog)] if emu.backlog else []),
             *(["--read-timeout-ms", str(emu.read_timeout_ms)] if emu.read_timeout_ms else []),
+            *(["--app", self.app_record.device_app] if self.app_record else []),
             *self.speed_args(),
         ]
         if self.exact:
@@ -460,7 +476,7 @@ def _parse(top: Table, folder: Path) -> Variant:
             "name", "kind", "firmware", "version", "chip", "stack", "summary",
             "citations", "emulation", "expect", "hardware",
         ),
-        optional=("source", "timing", "citation_defaults", "heap"),
+        optional=("source", "timing", "citation_defaults", "heap", "apps"),
     )  # fmt: skip
     name = top.text("name")
     if name != folder.name:
@@ -481,6 +497,7 @@ def _parse(top: Table, folder: Path) -> Variant:
         if "heap" in top.data
         else None
     )
+    apps = parse_apps(top, folder)
     return Variant(
         name=name,
         path=folder,
@@ -497,6 +514,8 @@ def _parse(top: Table, folder: Path) -> Variant:
         source=source,
         timing=timing,
         heap=heap,
+        apps=apps,
+        app=default_app(apps),
     )
 
 

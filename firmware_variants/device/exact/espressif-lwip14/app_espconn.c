@@ -10,7 +10,10 @@
  * app/modules/net.c by function and line content ("net.c" below). Lua itself is not run: the
  * C callbacks do what the Lua functions do. The page and headers are the bench's (httpd.c), so
  * the 2.x and exact builds serve the same bytes; GET /?led=on|off switches the LED, HEAD only
- * reports (init.lua would switch on HEAD too; the bench keeps httpd.c's rule). */
+ * reports (init.lua would switch on HEAD too; the bench keeps httpd.c's rule).
+ * With --app readme the bytes are those of the firmware README's server (httppage.c,
+ * firmware_variants/nodemcu-2016/apps/readme/init.lua): the same calls, createServer(net.TCP)
+ * defaulting to the same 30 s ("tcp_server_timeover = 30; // default to 30" in net_create). */
 #include "lwip/ip_addr.h"
 #include "lwip/pbuf.h"
 #include "lwip/tcp.h"

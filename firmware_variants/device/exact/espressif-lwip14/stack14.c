@@ -13,6 +13,8 @@
 #include "lwip/timers.h"
 #include "netif/etharp.h"
 
+#include <execinfo.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,6 +37,33 @@ uint32_t cb_rand32(void) { /* splitmix64, same stream as the 2.x build's stack.c
   return (uint32_t)((z ^ (z >> 31)) >> 32);
 }
 
+/* The trace point on the output path (--trace-tx): for each TCP frame the device sends, its
+ * ports, seq, ack and flags, and the return addresses of the calls that led here (the fork's
+ * tcp_output / tcp_rst / espconn ... ), so closebench.seed.trace can name the source line that
+ * sent it (addr2line on this binary, built with -g). Observation only: nothing is changed. */
+static FILE *g_trace;
+#define TRACE_DEPTH 24
+extern char __executable_start; /* GNU ld: where the program's image starts (its load base) */
+
+static uint32_t be32(const uint8_t *b) {
+  return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+static void trace_tx(const uint8_t *f, size_t len) {
+  void *bt[TRACE_DEPTH];
+  const uint8_t *ip = f + 14, *tcp;
+  int n;
+  if (!g_trace || len < 14 + 20 || f[12] != 0x08 || f[13] != 0x00 || ip[9] != 6) return;
+  tcp = ip + (ip[0] & 0x0f) * 4;
+  if (tcp + 20 > f + len) return;
+  n = backtrace(bt, TRACE_DEPTH);
+  fprintf(g_trace, "%u %u %u %u %u", (unsigned)(tcp[0] << 8 | tcp[1]), (unsigned)(tcp[2] << 8 | tcp[3]),
+          (unsigned)be32(tcp + 4), (unsigned)be32(tcp + 8), (unsigned)tcp[13]);
+  for (int i = 2; i < n; i++) /* 0: trace_tx, 1: linkoutput; absolute return addresses */
+    fprintf(g_trace, " %lx", (unsigned long)(uintptr_t)bt[i]);
+  fputc('\n', g_trace);
+}
+
 /* ASSUMPTION: transmission is synchronous (the frame is copied out at once); the SDK queues the
  * pbuf for the Wi-Fi MAC and frees it when sent. */
 static err_t linkoutput(struct netif *netif, struct pbuf *p) {
@@ -42,6 +71,7 @@ static err_t linkoutput(struct netif *netif, struct pbuf *p) {
   (void)netif;
   if (p->tot_len > sizeof buf) return ERR_BUF;
   pbuf_copy_partial(p, buf, p->tot_len, 0);
+  trace_tx(buf, p->tot_len);
   host_output(buf, p->tot_len);
   return ERR_OK;
 }
@@ -77,6 +107,11 @@ static void boot_settle(void) {
 int stack_init(const struct dev_config *cfg) {
   ip_addr_t ip, mask, gw;
   g_cfg = *cfg;
+  if (g_trace_tx_path && (g_trace = fopen(g_trace_tx_path, "w")) != NULL)
+  {
+    setvbuf(g_trace, NULL, _IOLBF, 0); /* a line per frame: complete even if the run is cut */
+    fprintf(g_trace, "base %lx\n", (unsigned long)(uintptr_t)&__executable_start);
+  }
   rand_state = cfg->seed ^ 0x6c77495053454544ULL; /* own stream, apart from the link's */
   cb_sdk_boot();
   lwip_init(); /* the blob calls it at boot; it also sets the RTC tunables (force.h) */

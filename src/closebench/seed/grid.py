@@ -1,0 +1,123 @@
+"""The seed study's hypotheses: app x client behaviour x device speed (issue 26).
+
+The 2016 post does not publish its Lua program or its client script, and the chip's speed is
+known only as a band. Each unknown is an axis of cited alternatives, and every combination is
+a hypothesis measured on the same link seeds:
+- app: the apps nodemcu-2016 names ([[apps]] of its variant.toml: the README server, the
+  bench's HTTP/1.1 page);
+- client behaviour: closebench.load.behaviours (one load profile each, same pacing);
+- device speed: the timing band's ends and the model, as far as the bench defines them
+  (closebench.variants.timing.DEVICE_SPEEDS), or the host's speed on request.
+No hypothesis is dropped or chosen by its outcome: seed.json and the report show them all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from closebench.load.behaviours import (
+    BEHAVIOURS,
+    CLOSE_AFTER_HEADERS,
+    CLOSE_AFTER_HEADERS_UNREAD,
+    READ_UNTIL_CLOSE,
+)
+from closebench.seed import verdicts as rules
+from closebench.variants.apps import APP_SEP
+from closebench.variants.manifest import Variant
+from closebench.variants.timing import DEVICE_SPEEDS
+
+# The band of the chip's speed, slow end first; only the speeds the bench defines are run.
+SPEED_BAND = ("model-slow", "model", "model-fast")
+HOST_SPEED_LABEL = "host speed (faster than any chip)"
+# One load profile per client behaviour: the same 2016 pacing, only the close differs.
+PROFILES = {
+    CLOSE_AFTER_HEADERS.name: "seed-2016",
+    CLOSE_AFTER_HEADERS_UNREAD.name: "seed-2016-headers-unread",
+    READ_UNTIL_CLOSE.name: "seed-2016-read-until-close",
+}
+OBSERVED = tuple(rules.RULES)  # "3".."7": the observations every hypothesis is judged on
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    app: str
+    client: str  # a closebench.load.behaviours name
+    speed: str  # a DEVICE_SPEEDS name
+
+    @property
+    def label(self) -> str:
+        speed = HOST_SPEED_LABEL if self.speed == "host" else self.speed
+        return f"app {self.app} · client {self.client} · {speed}"
+
+    @property
+    def profile(self) -> str:
+        return PROFILES[self.client]
+
+
+def speed_axis(device_speed: str) -> list[str]:
+    """The band names the bench defines (model only until the band's ends are added), or
+    the host's speed when asked for."""
+    if device_speed == "host":
+        return ["host"]
+    return [s for s in SPEED_BAND if s in DEVICE_SPEEDS]
+
+
+def hypotheses(variant: Variant, speeds: list[str]) -> list[Hypothesis]:
+    apps = [a.name for a in sorted(variant.apps, key=lambda a: not a.default)]
+    return [Hypothesis(a, c, s) for s in speeds for a in apps for c in BEHAVIOURS]
+
+
+def variant_for(variant: Variant, app: str, speed: str) -> Variant:
+    """The variant serving `app` at `speed`, named so two hypotheses are two cells of a run:
+    `<variant>+<app>`, plus `+<speed>` off the model."""
+    v = variant.with_app(app, label=True).with_device_speed(speed)
+    if speed != "model":
+        v = dataclasses.replace(v, name=f"{v.name}{APP_SEP}{speed}")
+    return v
+
+
+def conclusion(verdicts: dict[str, str]) -> dict[str, Any]:
+    """'consistent with all observations', or the observations that rule it out."""
+    ruled_out = [k for k in OBSERVED if verdicts.get(k) == rules.NOT]
+    partly = [k for k in OBSERVED if verdicts.get(k) == rules.PARTLY]
+    if not ruled_out and not partly:
+        text = "consistent with all observations"
+    elif ruled_out:
+        text = "ruled out by observation " + ", ".join(ruled_out)
+        text += f" (partly: {', '.join(partly)})" if partly else ""
+    else:
+        text = "not ruled out; partly reproduces " + ", ".join(partly)
+    return {"consistent": not ruled_out and not partly, "ruled_out_by": ruled_out,
+            "partly": partly, "text": text}  # fmt: skip
+
+
+def band_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per app x client: each observation's verdict at the band's ends and the model, and
+    whether it moves inside the band (timing-sensitive, with both values)."""
+    out = []
+    pairs = sorted({(r["app"], r["client"]) for r in rows})
+    for app, client in pairs:
+        at = {r["speed"]: r["verdicts"] for r in rows if (r["app"], r["client"]) == (app, client)}
+        measured = [s for s in SPEED_BAND if s in at]
+        per_obs = {}
+        for key in OBSERVED:
+            values = {s: at[s].get(key) for s in measured}
+            moves = len(set(values.values())) > 1
+            per_obs[key] = {
+                "at": values,
+                "timing_sensitive": moves,
+                "text": (
+                    "timing-sensitive: "
+                    + ", ".join(f"{v} at {s}" for s, v in values.items() if s != "model")
+                    if moves
+                    else (next(iter(values.values())) if values else "not measured")
+                ),
+            }
+        out.append({
+            "app": app, "client": client, "speeds_measured": measured,
+            "speeds_missing": [s for s in SPEED_BAND if s not in at],
+            "observations": per_obs,
+        })  # fmt: skip
+    return out
