@@ -397,3 +397,24 @@ def test_a_run_of_another_app_is_refused(tmp_path: Path, results: Path, capsys) 
     http11 = {"app": {"name": "http11"}, "apps": ["readme", "http11"]}
     _edit(run / "manifest.json", lambda d: d["variants"]["nodemcu-2016"].update(http11))
     assert main(["regress", "--baseline", "b", "--run", str(run)]) != 2
+
+
+def test_a_baseline_is_re_measured_on_its_own_chip_model() -> None:
+    """The shipped baselines predate the measured [timing] and the heap budget: a re-measure
+    runs the device with the baseline's recorded costs and no heap, not today's figures."""
+    from closebench.commands.regress import on_baseline_chip
+    from closebench.variants.manifest import load_variant
+
+    today = load_variant("nodemcu-2016").with_device_speed("model")
+    old = {ev: {"stack": 400, "app": 300} for ev in today.timing.costs}  # type: ignore[union-attr]
+    entry = {"kind": "lwip", "timing": {"costs_us": old, "tick_ms": 125, "queue": 8}}
+    pinned = on_baseline_chip(today, entry)
+    spec = pinned.speed_args()[1]
+    assert spec.startswith("accept=400:300,receive=400:300") and spec.endswith("queue=8")
+    assert today.speed_args() != pinned.speed_args()
+    assert "--heap-bytes" in today.device_args() and "--heap-bytes" not in pinned.device_args()
+    budget = {**entry, "heap": {"free_bytes": 20000, "note": "n"}}
+    args = on_baseline_chip(today, budget).device_args()
+    assert args[args.index("--heap-bytes") + 1] == "20000"
+    # an entry without a model (host speed, or the Linux reference) leaves the timing alone
+    assert on_baseline_chip(today, {"kind": "lwip"}).timing == today.timing

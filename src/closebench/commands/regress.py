@@ -6,7 +6,7 @@ Exit codes: 0 nothing regressed, 1 at least one metric regressed, 2 unusable inp
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ from closebench.regress.compare import (
     compare_to_baseline,
     compare_variants,
 )
+from closebench.variants.heap import Heap
+from closebench.variants.manifest import Variant
 
 VERDICT_STYLE = {
     "regressed": "bold red",
@@ -197,7 +199,33 @@ def _run_baseline_matrix(baseline: Baseline) -> Path:
         device_speed=speeds,
         app=apps,
     )
-    return Path(runner.run_matrix(matrix, kind="regress"))
+    pinned = [on_baseline_chip(v, entries.get(v.name, {})) for v in matrix.variants]
+    return Path(runner.run_matrix(replace(matrix, variants=pinned), kind="regress"))
+
+
+def on_baseline_chip(variant: Variant, entry: dict[str, Any]) -> Variant:
+    """The variant on the chip model its baseline ran on: the baseline's [timing] costs and
+    heap budget (none before the heap was modelled). A re-measured chip model or heap figure
+    is a change of the bench, not of the firmware, so regress keeps it out of the comparison."""
+    if variant.kind != "lwip":
+        return variant
+    timing = entry.get("timing")
+    if variant.timing is not None and isinstance(timing, dict) and timing.get("costs_us"):
+        costs = {ev: (int(c["stack"]), int(c["app"])) for ev, c in timing["costs_us"].items()}
+        variant = replace(
+            variant,
+            # the recorded costs are already those of the baseline's speed: no band on top
+            timing=replace(
+                variant.timing,
+                costs=costs,
+                tick_ms=int(timing["tick_ms"]),
+                queue=int(timing["queue"]),
+                figures={},
+            ),
+        )
+    heap = entry.get("heap")
+    budget = Heap(int(heap["free_bytes"]), None, "", str(heap.get("note", ""))) if heap else None
+    return replace(variant, heap=budget)
 
 
 # The app every variant served before variants named their apps (issue 26): the bench's page.
