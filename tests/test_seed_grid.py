@@ -105,3 +105,21 @@ def test_device_side_busy_from_its_timeline(tmp_path: Path) -> None:
     t.write_text(head + "1.0,0,tick,0,1,1,2,0,0,0,0,1,0,4\n")
     assert quiet.device_busy(t) == 4
     assert quiet.device_busy(tmp_path / "missing.csv") == 0
+
+
+def test_a_band_end_equal_to_the_model_is_run_once_and_shown_as_the_model() -> None:
+    band = {"stack": {"accept": {"us": [50, 50, 70]}}, "app": {"receive": {"us": [9, 9, 12]}}}
+    assert grid.ends_at_model(band) == ["model-fast"]
+    assert grid.ends_at_model({"stack": {"accept": {"us": [40, 50, 70]}}}) == []
+    assert grid.ends_at_model({}) == ["model-slow", "model-fast"]  # no interval at all
+    nodemcu = load_variant("nodemcu-2016")
+    axis = grid.speed_axis("model", nodemcu)
+    assert "model" in axis and not set(axis) & set(grid.same_as_model(nodemcu))
+    rows = [
+        {"app": "a", "client": "c", "speed": "model", "verdicts": {"4": "reproduced"}},
+        {"app": "a", "client": "c", "speed": "model-slow", "verdicts": {"4": "not reproduced"}},
+    ]
+    (view,) = grid.band_view(rows, ["model-fast"])
+    assert view["speeds_same_as_model"] == ["model-fast"]
+    assert view["observations"]["4"]["at"]["model-fast"] == "reproduced"
+    assert view["observations"]["4"]["timing_sensitive"]

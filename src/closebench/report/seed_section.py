@@ -144,6 +144,8 @@ def _band(doc: dict[str, Any]) -> None:
             )
         row["speeds measured"] = ", ".join(b["speeds_measured"])
         row["band ends not defined by the bench"] = ", ".join(b["speeds_missing"]) or "none"
+        same = b.get("speeds_same_as_model") or []
+        row["band ends equal to the model (run once)"] = ", ".join(same) or "none"
         rows.append(row)
     if rows:
         show.table(pd.DataFrame(rows), "Each verdict across the chip's timing band.")

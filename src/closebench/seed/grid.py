@@ -14,6 +14,7 @@ No hypothesis is dropped or chosen by its outcome: seed.json and the report show
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,12 +57,28 @@ class Hypothesis:
         return PROFILES[self.client]
 
 
-def speed_axis(device_speed: str) -> list[str]:
-    """The band names the bench defines (model only until the band's ends are added), or
-    the host's speed when asked for."""
+def speed_axis(device_speed: str, variant: Variant | None = None) -> list[str]:
+    """The band names the bench defines, or the host's speed when asked for. An end of the
+    band that puts `variant` on the same chip as the model (its [timing] interval ends at the
+    model) is measured once, as the model (same_as_model)."""
     if device_speed == "host":
         return ["host"]
-    return [s for s in SPEED_BAND if s in DEVICE_SPEEDS]
+    same = same_as_model(variant) if variant is not None else []
+    return [s for s in SPEED_BAND if s in DEVICE_SPEEDS and s not in same]
+
+
+def same_as_model(variant: Variant) -> list[str]:
+    """The band's ends at which the variant's device runs exactly as at the model."""
+    return ends_at_model(variant.timing.band_dict()) if variant.timing else []
+
+
+def ends_at_model(band: dict[str, dict[str, Any]]) -> list[str]:
+    """From a [timing] band record (half -> event -> {"us": [low, model, high]}): the ends
+    whose every figure is the model's ("model-fast" takes the lows, "model-slow" the highs)."""
+    figures = [f["us"] for half in band.values() for f in half.values()]
+    fast = all(us[0] == us[1] for us in figures)
+    slow = all(us[2] == us[1] for us in figures)
+    return [s for s, same in (("model-slow", slow), ("model-fast", fast)) if same]
 
 
 def hypotheses(variant: Variant, speeds: list[str]) -> list[Hypothesis]:
@@ -93,13 +110,15 @@ def conclusion(verdicts: dict[str, str]) -> dict[str, Any]:
             "partly": partly, "text": text}  # fmt: skip
 
 
-def band_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def band_view(rows: list[dict[str, Any]], same: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Per app x client: each observation's verdict at the band's ends and the model, and
-    whether it moves inside the band (timing-sensitive, with both values)."""
+    whether it moves inside the band (timing-sensitive, with both values). `same`: the ends
+    that are the model itself (same_as_model), which take the model's verdicts."""
     out = []
     pairs = sorted({(r["app"], r["client"]) for r in rows})
     for app, client in pairs:
-        at = {r["speed"]: r["verdicts"] for r in rows if (r["app"], r["client"]) == (app, client)}
+        ran = {r["speed"]: r["verdicts"] for r in rows if (r["app"], r["client"]) == (app, client)}
+        at = {**ran, **{s: ran["model"] for s in same if "model" in ran}}
         measured = [s for s in SPEED_BAND if s in at]
         per_obs = {}
         for key in OBSERVED:
@@ -118,6 +137,7 @@ def band_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append({
             "app": app, "client": client, "speeds_measured": measured,
             "speeds_missing": [s for s in SPEED_BAND if s not in at],
+            "speeds_same_as_model": [s for s in same if s in at and s not in ran],
             "observations": per_obs,
         })  # fmt: skip
     return out

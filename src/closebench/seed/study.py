@@ -292,6 +292,16 @@ def _sections(run_dir: Path, manifest: dict[str, Any]) -> tuple[dict[str, Any], 
     return sections, rows
 
 
+def _ends_at_model(manifest: dict[str, Any]) -> list[str]:
+    """The band's ends that were not run because they are the model (grid.same_as_model),
+    read from the model cell's own [timing] record, so the view is re-derived from the run."""
+    for name, record in (manifest.get("variants") or {}).items():
+        timing = record.get("timing") or {}
+        if name.startswith(VARIANT) and record.get("device_speed") == "model" and timing:
+            return grid.ends_at_model(timing.get("band") or {})
+    return []
+
+
 def build_seed_json(
     run_dir: Path, *, quick: bool = False, timer_info: dict[str, Any] | None = None
 ) -> Path:
@@ -318,7 +328,7 @@ def build_seed_json(
             "timers": timer_info,
         },
         "hypotheses": rows,
-        "band": grid.band_view(rows),
+        "band": grid.band_view(rows, _ends_at_model(manifest)),
         "variants": sections,
         "rule_changes": {"5": rules.OBS5_RULE_CHANGE},
         "facts": FACTS,
@@ -365,7 +375,7 @@ def run_seed_study(
     if cooldown_s is None:
         limit = timer_info["cooldown_limit_s"]
         cooldown_s = min(limit, QUICK_COOLDOWN_LIMIT_S) if quick else limit
-    speeds = grid.speed_axis(device_speed)
+    speeds = grid.speed_axis(device_speed, base)
     hyps = grid.hypotheses(base, speeds)
     chosen = [grid.variant_for(base, h.app, h.speed) for h in hyps]
     chosen = [*{v.name: v for v in chosen}.values(), control]
