@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
@@ -18,12 +17,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from closebench.commands import band_run
 from closebench.commands.ref_flags import add_ref_flags, chosen_variants
 from closebench.commands.source_flags import add_source_flags
 from closebench.commands.speed_flags import add_speed_flag
 from closebench.errors import UserError
 from closebench.load.spread import DEFAULT_WORKER_WAIT_S, load_spread
-from closebench.pipeline import band, runner
+from closebench.pipeline import runner
 from closebench.variants.timing import speed_label
 
 
@@ -115,10 +115,12 @@ def _execution_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-report", action="store_true", help="skip rendering the report")
     p.add_argument(
         "--timing-band",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=None,
         help="measure the same cells again at the ends of the chip model's interval "
         "(--device-speed model-slow, and model-fast where it differs from the model), same "
-        "seeds; write timing-band.json and print every verdict that moves as timing-sensitive",
+        "seeds, into RUN/timing-band/; write timing-band.json and print every verdict that "
+        "moves as timing-sensitive (default: on for compare, off for compare --quick and run)",
     )
     p.add_argument(
         "--no-verify",
@@ -202,6 +204,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run_hardware(args: argparse.Namespace, matrix: runner.Matrix, console: Console) -> int:
     if args.cluster:
         raise UserError("--cluster belongs to the emulated backend (one board, one host)")
+    if args.timing_band:
+        raise UserError("--timing-band belongs to the emulated bench (a board runs at its speed)")
     from closebench.hardware.board_run import run_on_hardware
 
     spread = load_spread(
@@ -300,44 +304,9 @@ def _run_emulated(args: argparse.Namespace, matrix: runner.Matrix, console: Cons
             cluster=args.cluster,
             shared_results=args.shared_results,
         )
-        if args.timing_band:
-            _timing_band(args, matrix, run_dir, jobs, progress, console)
+        if band_run.wants_band(args):
+            band_run.run_band(args, matrix, run_dir, jobs, progress, console)
     return _finish(run_dir, args, console)
-
-
-def _timing_band(
-    args: argparse.Namespace,
-    matrix: runner.Matrix,
-    run_dir: Path,
-    jobs: int,
-    progress: Progress,
-    console: Console,
-) -> None:
-    """The same cells at the interval's ends (variants whose figures differ there), same seeds."""
-    runs = {"model": run_dir}
-    for point in ("model-fast", "model-slow"):
-        moved = [
-            v.with_device_speed(point)
-            for v in matrix.variants
-            if v.timing and v.timing.at_speed(point).device_spec() != v.timing.device_spec()
-        ]
-        if not moved:
-            console.print(f"timing band: {point} is the model for every variant; not run again")
-            continue
-        console.print(f"timing band: {len(moved)} variants again at {point}")
-        runs[point] = runner.run_matrix(
-            dataclasses.replace(matrix, variants=moved),
-            kind=args.kind,
-            jobs=jobs,
-            results=args.results,
-            progress=progress,
-            log=console.print,
-            verify=False,  # the model's run verified them
-            force=True,
-        )
-    doc = band.compare_band(runs, run_dir)
-    for line in band.band_lines(doc):
-        console.print(line)
 
 
 def _finish(run_dir: Path, args: argparse.Namespace, console: Console) -> int:

@@ -78,12 +78,21 @@ def compare_band(run_dirs: dict[str, Path], out_dir: Path) -> dict[str, Any]:
         points = {p: verdicts[p][cell_id] for p in POINTS if p in verdicts}
         cells[cell_id] = {"points": points, "timing_sensitive": sensitive(points)}
     doc = {
-        "runs": {point: path.name for point, path in run_dirs.items()},
+        # each point's run directory, relative to the model's (RUN/timing-band/...); a point
+        # missing here was not run again because the chip runs there exactly as at the model
+        "runs": {point: _relative(path, out_dir) for point, path in run_dirs.items()},
         "cells": cells,
         "timing_sensitive": sorted(c for c, v in cells.items() if v["timing_sensitive"]),
     }
     write_json(out_dir / BAND_FILE, doc, indent=2)
     return doc
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return path.relative_to(base).as_posix() or "."
+    except ValueError:  # a run elsewhere (as the tests make them): by its own name
+        return path.name
 
 
 def band_lines(doc: dict[str, Any]) -> list[str]:

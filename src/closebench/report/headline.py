@@ -56,11 +56,14 @@ def control_stacks(run: RunData) -> set[str]:
     return {c.stack for c in run.cells if run.variant_info(c.variant).get("kind") == "linux"}
 
 
-def excess_table(run: RunData) -> pd.DataFrame:
+def excess_table(run: RunData, counts: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per stack x condition with connections: the fault and loss-recovery rates of
     stats.condition_counts (the fault table's own aggregation, its schema-1 fallback
-    included: `counted` names the column counted) and the excess over the control."""
-    counts = condition_counts(run)
+    included: `counted` names the column counted) and the excess over the control.
+
+    counts: other condition_counts rows to judge with this run's control (the timing band's
+    end points, band_section.py); default this run's own."""
+    counts = condition_counts(run) if counts is None else counts
     if counts.empty or not counts["connections"].any():
         return pd.DataFrame()
     counts = counts[counts["connections"] > 0]
@@ -107,7 +110,7 @@ def _pp(low: float, high: float) -> str:
     return f"{100 * low:+.1f} to {100 * high:+.1f} points"
 
 
-def _span(rates: pd.Series) -> str:
+def span(rates: pd.Series) -> str:
     low, high = _pct(rates.min()), _pct(rates.max())
     return low if low == high else f"{low}–{high}"
 
@@ -162,7 +165,7 @@ def _kind_words(kind: str | None, table: pd.DataFrame) -> str:
 
 def _worse(stack: str, rows: pd.DataFrame, table: pd.DataFrame) -> str:
     low = rows["stack_fault_rate"].min()
-    share = "all its" if low >= 0.999 else f"{_span(rows['stack_fault_rate'])} of its"
+    share = "all its" if low >= 0.999 else f"{span(rows['stack_fault_rate'])} of its"
     kind = rows["dominant_kind"].dropna().mode()
     words = _kind_words(kind.iloc[0] if not kind.empty else None, table)
     return (
@@ -176,7 +179,7 @@ def _better(stack: str, rows: pd.DataFrame, table: pd.DataFrame) -> str:
     return (
         f"{stack} closes more cleanly than the Linux control "
         f"{_where(list(rows['condition']), len(rows))}: its {_noun(table)} is "
-        f"{_span(rows['stack_fault_rate'])}, the control's {_span(control['stack_fault_rate'])} "
+        f"{span(rows['stack_fault_rate'])}, the control's {span(control['stack_fault_rate'])} "
         f"(excess {_pp(rows['excess_low'].min(), rows['excess_high'].max())})."
     )
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from closebench.report import band_section, figures, headline, stability, tables
 from closebench.report import display as show
-from closebench.report import figures, headline, stability, tables
 from closebench.report.data import RunData, load_run
 from closebench.report.pcap import connection_segments, write_excerpt
 from closebench.report.stats import cell_counts, close_kind_mix, fault_column, fault_table
@@ -69,6 +69,7 @@ def answer(run: RunData) -> None:
         show.note("No connections were analysed, so there is nothing to compare yet.")
         return
     answer_sentences(headline.sentences(table))
+    band_section.timing_band(run)
     if fault_column(run.connections) == "faulty":
         show.note(
             "This run predates the stack-fault column: its rates count every faulty close, "
