@@ -28,7 +28,8 @@ from closebench.report.stats import condition_counts
 from closebench.variants.timing import HOST_LABEL, MODEL_SPEEDS
 
 NOT_MEASURED = "timing band not measured (run compare without --quick, or --timing-band)"
-END_WORDS = {"model": "the model", "model-slow": "slow end", "model-fast": "fast end"}
+END_WORDS = {"model": "the model", "model-slow": "the slow end", "model-fast": "the fast end"}
+ENDS = ("model-slow", "model-fast")  # in the order the answer names them
 VERDICT_WORDS = {
     "worse": "worse than the Linux control",
     "better": "cleaner than the Linux control",
@@ -47,6 +48,8 @@ class StackBand:
     verdict: dict[str, str] = field(default_factory=dict)  # point -> stack verdict
     conditions: dict[str, dict[str, str]] = field(default_factory=dict)  # point -> cond -> v
     same_as_model: list[str] = field(default_factory=list)  # ends not run again
+    duels: dict[str, int] = field(default_factory=dict)  # point -> teardown duels
+    speed_ms: dict[str, float] = field(default_factory=dict)  # point -> ms per connection
 
     def moves(self) -> list[str]:
         """What differs inside the band: the stack's verdict, then each condition's."""
@@ -59,6 +62,10 @@ class StackBand:
             seen = {p: per.get(cond, "no result") for p, per in self.conditions.items()}
             if len(set(seen.values())) > 1:
                 found.append(f"{cond}: {self._at(seen)}")
+        if len({n > 0 for n in self.duels.values()}) > 1:  # band.sensitive's duel rule
+            found.append(
+                "duels " + ", ".join(f"{n} at {END_WORDS[p]}" for p, n in self.duels.items())
+            )
         return found
 
     def _at(self, words: dict[str, str]) -> str:
@@ -67,14 +74,26 @@ class StackBand:
     def text(self) -> str:
         """'nodemcu-2016: 49% (slow end 52%, fast end = model); worse ... at every point'."""
         ends = [
-            f"{END_WORDS[p]} {self.figure[p]}" if p in self.figure else f"{END_WORDS[p]} = model"
-            for p in POINTS
-            if p != "model" and (p in self.figure or p in self.same_as_model)
+            f"{END_WORDS[p][4:]} {self.figure[p]}"
+            if p in self.figure
+            else f"{END_WORDS[p][4:]} = model"
+            for p in ENDS
+            if p in self.figure or p in self.same_as_model
         ]
         head = f"{self.stack}: {self.figure.get('model', '-')} ({', '.join(ends)})"
-        if self.moves():
-            return head
-        return f"{head}; {VERDICT_WORDS[self.verdict.get('model', 'uncompared')]} at every point"
+        if not self.moves():
+            head += f"; {VERDICT_WORDS[self.verdict.get('model', 'uncompared')]} at every point"
+        if any(self.duels.values()):
+            head += "; duels " + self._ends({p: str(n) for p, n in self.duels.items()})
+        if self.speed_ms:
+            head += "; " + self._ends({p: f"{ms:.1f} ms" for p, ms in self.speed_ms.items()})
+            head += " per short connection"
+        return head
+
+    def _ends(self, values: dict[str, str]) -> str:
+        """'9 (slow end 4)': the model's value, then each end's that was run."""
+        ends = [f"{END_WORDS[p][4:]} {values[p]}" for p in ENDS if p in values]
+        return values.get("model", "-") + (f" ({', '.join(ends)})" if ends else "")
 
 
 def read_band(run: RunData) -> dict | None:
@@ -118,6 +137,22 @@ def point_tables(run: RunData, doc: dict) -> tuple[dict[str, pd.DataFrame], list
     return tables, missing
 
 
+def point_speeds(run: RunData, doc: dict) -> dict[str, dict[str, float]]:
+    """Stack -> point -> the chip model's time per short connection there, in ms."""
+    runs = {"model": run.manifest}
+    for point, rel in (doc.get("runs") or {}).items():
+        path = run.run_dir / rel / "manifest.json"
+        if point != "model" and path.is_file():
+            runs[point] = json.loads(path.read_text())
+    out: dict[str, dict[str, float]] = {}
+    for point, manifest in runs.items():
+        for name, info in (manifest.get("variants") or {}).items():
+            timing = info.get("timing") if isinstance(info, dict) else None
+            if isinstance(timing, dict) and timing.get("connection_us"):
+                out.setdefault(name, {})[point] = timing["connection_us"] / 1000
+    return out
+
+
 def stack_bands(tables: dict[str, pd.DataFrame]) -> list[StackBand]:
     """Per stack (the control left out): its figure and verdicts at each point."""
     model = tables["model"]
@@ -130,6 +165,7 @@ def stack_bands(tables: dict[str, pd.DataFrame]) -> list[StackBand]:
             if rows.empty:
                 continue
             band.figure[point] = headline.span(rows["stack_fault_rate"])
+            band.duels[point] = int(rows["duels"].sum())
             judged = rows.dropna(subset=["excess"])
             band.verdict[point] = headline.stack_verdict(judged) if len(judged) else "uncompared"
             band.conditions[point] = {
@@ -155,8 +191,10 @@ def status_line(run: RunData) -> str | None:
 def band_items(run: RunData, doc: dict) -> tuple[list[str], list[str]]:
     """(HTML list items for the answer screen, per-cell findings of band.sensitive)."""
     tables, missing = point_tables(run, doc)
+    speeds = point_speeds(run, doc)
     items = []
     for band in stack_bands(tables):
+        band.speed_ms = speeds.get(band.stack, {})
         moves = band.moves()
         text = show.html.escape(band.text())
         if moves:
