@@ -68,3 +68,13 @@ def test_a_run_at_host_speed_gets_no_band_and_says_why(tmp_path) -> None:
     state = json.loads((run_dir / "manifest.json").read_text())["timing_band"]
     assert state["state"] == "not measured"
     assert "host speed (faster than any chip)" in state["reason"]
+
+
+def test_the_estimate_counts_only_the_chip_cells_run_again(tmp_path) -> None:
+    matrix, _run_dir = _model_run(tmp_path)
+    line = band_run.estimate(matrix, 1)
+    # nodemcu-2016's one cell at each end that differs from the model; never the Linux control
+    assert line.startswith(("then the timing band: 1 cells", "then the timing band: 2 cells"))
+    (tmp_path / "h").mkdir()
+    host, _ = _model_run(tmp_path / "h", speed="host")
+    assert band_run.estimate(host, 1).startswith("timing band: not measured (the run is at host")

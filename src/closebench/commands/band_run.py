@@ -51,6 +51,24 @@ def _ends_that_differ(matrix: runner.Matrix, point: str) -> list[Any]:
     ]
 
 
+def estimate(matrix: runner.Matrix, jobs: int) -> str:
+    """What the band adds to the run, for the line printed before it starts."""
+    why = not_modelled(matrix)
+    if why:
+        return f"timing band: not measured ({why})"
+    cells, wall = 0, 0.0
+    for point in ("model-fast", "model-slow"):
+        moved = _ends_that_differ(matrix, point)
+        if moved:
+            end = dataclasses.replace(matrix, variants=moved)
+            cells += len(end.cells())
+            wall += runner.wall_estimate_s(end, jobs)
+    return (
+        f"then the timing band: {cells} cells again at the interval's ends, about "
+        f"{wall / 60:.1f} min more (--no-timing-band skips it)"
+    )
+
+
 def not_modelled(matrix: runner.Matrix) -> str | None:
     """Why the band cannot be measured around this run, or None."""
     speeds = {v.device_speed for v in matrix.variants if v.kind == "lwip"}

@@ -280,6 +280,8 @@ def _run_emulated(args: argparse.Namespace, matrix: runner.Matrix, console: Cons
         f"cooldown {matrix.cooldown_s:.0f} s per cell, {jobs} at once: about "
         f"{runner.wall_estimate_s(matrix, jobs) / 60:.1f} min"
     )
+    if band_run.wants_band(args):
+        console.print(band_run.estimate(matrix, jobs))
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
