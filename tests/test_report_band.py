@@ -84,9 +84,7 @@ def test_without_a_band_the_answer_says_so_in_one_line(tmp_path) -> None:
     assert band_section.status_line(run) == band_section.NOT_MEASURED
     assert "--quick" in band_section.NOT_MEASURED and "--timing-band" in band_section.NOT_MEASURED
     run.manifest["timing_band"] = {"state": "interrupted", "runs": {}}
-    assert band_section.status_line(run) == (
-        band_section.NOT_MEASURED + " (the band was interrupted)"
-    )
+    assert band_section.status_line(run) == band_section.INTERRUPTED
 
 
 def test_a_run_at_host_speed_is_labelled_so(tmp_path) -> None:

@@ -28,6 +28,7 @@ from closebench.report.stats import condition_counts
 from closebench.variants.timing import HOST_LABEL, MODEL_SPEEDS
 
 NOT_MEASURED = "timing band not measured (run compare without --quick, or --timing-band)"
+INTERRUPTED = "timing band interrupted before it finished: not measured (run compare again)"
 END_WORDS = {"model": "the model", "model-slow": "the slow end", "model-fast": "the fast end"}
 ENDS = ("model-slow", "model-fast")  # in the order the answer names them
 VERDICT_WORDS = {
@@ -184,8 +185,9 @@ def status_line(run: RunData) -> str | None:
         return f"ran at {HOST_LABEL}: the timing band is the chip model's, not measured"
     if read_band(run) is not None:
         return None
-    state = (run.manifest.get("timing_band") or {}).get("state", "")
-    return NOT_MEASURED + (f" (the band was {state})" if state == "interrupted" else "")
+    if (run.manifest.get("timing_band") or {}).get("state") == "interrupted":
+        return INTERRUPTED
+    return NOT_MEASURED
 
 
 def band_items(run: RunData, doc: dict) -> tuple[list[str], list[str]]:
