@@ -106,14 +106,15 @@ def read_band(run: RunData) -> dict | None:
         return None
 
 
-def host_speed(run: RunData) -> bool:
-    """Every lwIP variant of the run answered at host speed (no chip model)."""
-    speeds = [
-        info.get("device_speed")
-        for info in (run.manifest.get("variants") or {}).values()
-        if isinstance(info, dict) and info.get("kind") == "lwip"
+def at_host_speed(run: RunData) -> list[str]:
+    """The run's lwIP variants that answered at host speed (no chip model)."""
+    return [
+        name
+        for name, info in (run.manifest.get("variants") or {}).items()
+        if isinstance(info, dict)
+        and info.get("kind") == "lwip"
+        and info.get("device_speed") not in MODEL_SPEEDS
     ]
-    return bool(speeds) and not any(s in MODEL_SPEEDS for s in speeds)
 
 
 def point_tables(run: RunData, doc: dict) -> tuple[dict[str, pd.DataFrame], list[str]]:
@@ -181,10 +182,14 @@ def stack_bands(tables: dict[str, pd.DataFrame]) -> list[StackBand]:
 
 def status_line(run: RunData) -> str | None:
     """Why this run has no band to show (host speed, not measured), or None."""
-    if host_speed(run):
-        return f"ran at {HOST_LABEL}: the timing band is the chip model's, not measured"
     if read_band(run) is not None:
         return None
+    hosts = at_host_speed(run)
+    if hosts:
+        return (
+            f"{headline.names(hosts)} ran at {HOST_LABEL}: the timing band, the chip model's "
+            "interval, was not measured"
+        )
     if (run.manifest.get("timing_band") or {}).get("state") == "interrupted":
         return INTERRUPTED
     return NOT_MEASURED

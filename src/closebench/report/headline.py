@@ -115,7 +115,7 @@ def span(rates: pd.Series) -> str:
     return low if low == high else f"{low}–{high}"
 
 
-def _names(items: list[str], most: int = 3) -> str:
+def names(items: list[str], most: int = 3) -> str:
     """'a, b and c', or the first `most` and how many more."""
     if len(items) > most:
         return f"{', '.join(items[:most])} and {len(items) - most} more"
@@ -126,7 +126,7 @@ def _where(conditions: list[str], total: int) -> str:
     """'in all 4 conditions', 'in the one condition run', 'in 2 of 4 conditions (a and b)'."""
     if len(conditions) == total:
         return "in the one condition run" if total == 1 else f"in all {total} conditions"
-    return f"in {len(conditions)} of {total} conditions ({_names(conditions)})"
+    return f"in {len(conditions)} of {total} conditions ({names(conditions)})"
 
 
 def row_verdict(low: float, high: float) -> str:
@@ -211,13 +211,13 @@ def _level(stacks: list[str], judged: pd.DataFrame) -> list[str]:
     out = []
     if tight:
         out.append(
-            f"{_names(tight, len(tight))} {_verb(tight, 'close')} as cleanly as the Linux "
+            f"{names(tight, len(tight))} {_verb(tight, 'close')} as cleanly as the Linux "
             f"control: in every condition the excess is at most {100 * CLEAN_POINTS:.0f} points "
             "(upper 95% bound)."
         )
     if loose:
         out.append(
-            f"{_names(loose, len(loose))} cannot be told apart from the Linux control with this "
+            f"{names(loose, len(loose))} cannot be told apart from the Linux control with this "
             f"many connections: every excess interval includes zero, but reaches above "
             f"{100 * CLEAN_POINTS:.0f} points."
         )
@@ -230,11 +230,11 @@ def _uncompared(stacks: pd.DataFrame) -> list[str]:
     if missing.empty:
         return []
     conditions = list(dict.fromkeys(missing["condition"]))
-    names = list(dict.fromkeys(missing["stack"]))
+    named = list(dict.fromkeys(missing["stack"]))
     return [
-        f"No Linux control ran under {_names(conditions)}: "
-        f"{_names(names)} {'is' if len(names) == 1 else 'are'} not compared there "
-        f"({'its' if len(names) == 1 else 'their'} rates are in the table below)."
+        f"No Linux control ran under {names(conditions)}: "
+        f"{names(named)} {'is' if len(named) == 1 else 'are'} not compared there "
+        f"({'its' if len(named) == 1 else 'their'} rates are in the table below)."
     ]
 
 
