@@ -97,7 +97,9 @@ def _relative(path: Path, base: Path) -> str:
 
 def band_lines(doc: dict[str, Any]) -> list[str]:
     """The band for the console: every cell, timing-sensitive ones with their values."""
-    lines = [f"timing band ({', '.join(f'{p}: {r}' for p, r in doc['runs'].items())}):"]
+    runs = {p: "this run" if r == "." else r for p, r in doc["runs"].items()}
+    runs.update({p: "= model" for p in POINTS if p not in runs})  # not run again
+    lines = [f"timing band ({', '.join(f'{p}: {r}' for p, r in runs.items())}):"]
     for cell_id, cell in doc["cells"].items():
         moves = cell["timing_sensitive"]
         if not moves:
