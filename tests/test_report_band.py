@@ -52,11 +52,11 @@ def test_a_verdict_that_moves_inside_the_band_is_timing_sensitive(tmp_path, monk
     items, _cells = band_section.band_items(run, band_section.read_band(run))
     assert loaded == [tmp_path / SLOW]  # the end is re-read from the run the band names
     (line,) = items
-    assert line.startswith("nodemcu: 30% (slow end 1.0%, fast end = model)")
-    assert "<b>timing-sensitive</b>" in line
+    assert line.startswith(
+        "nodemcu: <b>timing-sensitive</b>: 30% (slow end 1.0%, fast end = model)"
+    )
     assert "worse than the Linux control at the model (30%)" in line
     assert "level with the Linux control at the slow end (1.0%)" in line
-    assert f"{COND}: worse at the model (30%), level at the slow end (1.0%)" in line
 
 
 def test_a_verdict_that_holds_across_the_band_is_not(tmp_path, monkeypatch) -> None:
@@ -74,9 +74,31 @@ def test_duels_that_appear_only_at_an_end_are_timing_sensitive(tmp_path, monkeyp
     slow_manifest = {"variants": {"nodemcu": {"timing": {"connection_us": 9339.0}}}}
     _with_slow_end(monkeypatch, run, 30, duels=3, manifest=slow_manifest)
     (line,) = band_section.band_items(run, band_section.read_band(run))[0]
-    assert line.startswith("nodemcu: 30% (slow end 30%, fast end = model); duels 0 (slow end 3)")
+    tagged = "nodemcu: <b>timing-sensitive</b>: 30% (slow end 30%, fast end = model)"
+    assert line.startswith(f"{tagged}; duels 0 (slow end 3)")
     assert "6.9 ms (slow end 9.3 ms) per short connection" in line
-    assert "<b>timing-sensitive</b>: duels 0 at the model, 3 at the slow end" in line
+    assert line.endswith("; duels 0 at the model, 3 at the slow end")
+
+
+def test_each_condition_that_moves_is_named_where_a_stack_has_several(
+    tmp_path, monkeypatch
+) -> None:
+    other = "seed-200ms / wifi-lossy"
+    run = hand_run(
+        {
+            "nodemcu": {COND: [(30, 100)], other: [(30, 100)]},
+            CONTROL: {COND: [(0, 100)], other: [(0, 100)]},
+        }
+    )
+    run.run_dir = tmp_path
+    run.manifest["variants"]["nodemcu"]["device_speed"] = "model"
+    _with_slow_end(monkeypatch, run, 30)
+    slow = hand_run({"nodemcu": {COND: [(30, 100)], other: [(1, 100)]}})
+    monkeypatch.setattr(band_section, "load_run", lambda _path: slow)
+    (line,) = band_section.band_items(run, band_section.read_band(run))[0]
+    assert "verdict worse than the Linux control at the model (30%), mixed against" in line
+    assert f"{other}: worse at the model (30%), level at the slow end (1.0%)" in line
+    assert f"{COND}:" not in line  # worse at every point: it did not move
 
 
 def test_without_a_band_the_answer_says_so_in_one_line(tmp_path) -> None:

@@ -48,6 +48,7 @@ class StackBand:
     figure: dict[str, str] = field(default_factory=dict)  # point -> stack-fault rate(s)
     verdict: dict[str, str] = field(default_factory=dict)  # point -> stack verdict
     conditions: dict[str, dict[str, str]] = field(default_factory=dict)  # point -> cond -> v
+    condition_rate: dict[str, dict[str, str]] = field(default_factory=dict)  # point -> cond -> %
     same_as_model: list[str] = field(default_factory=list)  # ends not run again
     duels: dict[str, int] = field(default_factory=dict)  # point -> teardown duels
     speed_ms: dict[str, float] = field(default_factory=dict)  # point -> ms per connection
@@ -59,18 +60,22 @@ class StackBand:
             found.append(
                 "verdict " + self._at({p: VERDICT_WORDS[v] for p, v in self.verdict.items()})
             )
-        for cond in dict.fromkeys(c for per in self.conditions.values() for c in per):
+        conds = dict.fromkeys(c for per in self.conditions.values() for c in per)
+        for cond in conds if len(conds) > 1 else ():  # one condition: its verdict is the stack's
             seen = {p: per.get(cond, "no result") for p, per in self.conditions.items()}
             if len(set(seen.values())) > 1:
-                found.append(f"{cond}: {self._at(seen)}")
+                rates = {p: per.get(cond, "-") for p, per in self.condition_rate.items()}
+                found.append(f"{cond}: {self._at(seen, rates)}")
         if len({n > 0 for n in self.duels.values()}) > 1:  # band.sensitive's duel rule
             found.append(
                 "duels " + ", ".join(f"{n} at {END_WORDS[p]}" for p, n in self.duels.items())
             )
         return found
 
-    def _at(self, words: dict[str, str]) -> str:
-        return ", ".join(f"{w} at {END_WORDS[p]} ({self.figure[p]})" for p, w in words.items())
+    def _at(self, words: dict[str, str], figures: dict[str, str] | None = None) -> str:
+        """'worse at the model (47%), level at the slow end (2.2%)'."""
+        figures = figures or self.figure
+        return ", ".join(f"{w} at {END_WORDS[p]} ({figures[p]})" for p, w in words.items())
 
     def text(self) -> str:
         """'nodemcu-2016: 49% (slow end 52%, fast end = model); worse ... at every point'."""
@@ -170,6 +175,10 @@ def stack_bands(tables: dict[str, pd.DataFrame]) -> list[StackBand]:
             band.duels[point] = int(rows["duels"].sum())
             judged = rows.dropna(subset=["excess"])
             band.verdict[point] = headline.stack_verdict(judged) if len(judged) else "uncompared"
+            band.condition_rate[point] = {
+                c: headline.span(pd.Series([r]))
+                for c, r in zip(rows["condition"], rows["stack_fault_rate"], strict=True)
+            }
             band.conditions[point] = {
                 c: headline.row_verdict(lo, hi)
                 for c, lo, hi in judged[["condition", "excess_low", "excess_high"]].itertuples(
@@ -204,8 +213,11 @@ def band_items(run: RunData, doc: dict) -> tuple[list[str], list[str]]:
         band.speed_ms = speeds.get(band.stack, {})
         moves = band.moves()
         text = show.html.escape(band.text())
-        if moves:
-            text += "; <b>timing-sensitive</b>: " + "; ".join(show.html.escape(m) for m in moves)
+        if moves:  # the tag first, after the stack's name, where a reader's eye lands
+            name = show.html.escape(f"{band.stack}: ")
+            text = f"{name}<b>timing-sensitive</b>: {text.removeprefix(name)}; " + "; ".join(
+                show.html.escape(m) for m in moves
+            )
         items.append(text)
     if missing:
         items.append(show.html.escape("band runs not found: " + ", ".join(missing)))
