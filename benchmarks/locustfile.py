@@ -1,9 +1,9 @@
 """The laptop's side of the bench: users that open one new TCP connection per request.
 
-Run through `closebench.load.locust_command`, which passes the load profile in the
-environment (closebench.load.run_state lists the variables). The machinery lives in
-closebench.load: the request log (request_log), the end of the run at its run time or budget
-(locust_listeners), the master/worker messages of a distributed run (worker_messages).
+Played by `closebench.load.locust_command`, which passes the load profile in the environment
+(closebench.load.run_state names the variables). The machinery stays in closebench.load and
+comes with the users' base class: the request log, the end of the run at its run time or
+budget, the final stats and exit code, the messages of a distributed run.
 """
 
 from locust import task
