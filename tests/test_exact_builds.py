@@ -1,9 +1,9 @@
 """Each lwIP variant built from its firmware's own stack source, then probed against its manifest.
 
-Needs the source archives (`closebench sources list` says which; see README "Exact-source
-stacks"): where one is missing the variant's test skips naming it. The probes are the same
-ones `compare` runs before measuring; here every [expect] must hold with no known-difference
-excuse beyond what the [source] table lists.
+Needs the source archives (`closebench sources list` says which; see docs/exact-source.md):
+where one is missing the variant's test skips naming it. The probes are the same ones `compare`
+runs before measuring; here every [expect] must hold with no known-difference excuse beyond
+what the [source] table lists.
 """
 
 from __future__ import annotations

@@ -13,15 +13,9 @@ import pytest
 
 from closebench.capture.tcpdump import Tcpdump, count_first_syns
 from closebench.errors import UserError
-from closebench.load.profiles import (
-    FAILURE_KINDS,
-    PROFILE_NAMES,
-    finalize_load_outputs,
-    load_profile,
-    load_profile_file,
-    locust_command,
-    locust_request_count,
-)
+from closebench.load.locust_command import locust_command
+from closebench.load.outputs import FAILURE_KINDS, finalize_load_outputs, locust_request_count
+from closebench.load.profiles import PROFILE_NAMES, load_profile, load_profile_file
 from closebench.load.spread import LoadSpread
 
 GOOD = """

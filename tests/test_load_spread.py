@@ -21,7 +21,9 @@ from benchutil import DEVICE, up
 from closebench.cli import main
 from closebench.errors import UserError
 from closebench.hardware.safety import check_worker_device
-from closebench.load import profiles as load
+from closebench.load.locust_command import locust_command, locust_worker_command
+from closebench.load.outputs import finalize_load_outputs
+from closebench.load.profiles import LoadProfile, load_profile, load_profile_file
 from closebench.load.spread import LoadSpread, load_failure, load_spread
 
 BURST = """description = "test: 2 x 4 users, a request each 50 ms, at most 120 requests"
@@ -71,9 +73,7 @@ def test_spread_options_and_their_refusals() -> None:
 
 def test_master_command_shares_the_request_bound_over_the_remote_workers(tmp_path: Path) -> None:
     spread = load_spread(local_workers=None, master_bind="198.18.0.1:5557", expect_workers=3)
-    argv, env = load.locust_command(
-        load.load_profile("burst"), host=DEVICE, out_dir=tmp_path, spread=spread
-    )
+    argv, env = locust_command(load_profile("burst"), host=DEVICE, out_dir=tmp_path, spread=spread)
     joined = " ".join(argv)
     assert "--master --master-bind-host 198.18.0.1 --master-bind-port 5557" in joined
     assert "--expect-workers 3" in joined and "--processes" not in joined
@@ -111,10 +111,10 @@ def _first_syns(pcap: Path) -> pd.DataFrame:
     return pd.DataFrame({"port": [int(p) for p in out]})
 
 
-def _profile(tmp_path: Path, text: str = BURST) -> load.LoadProfile:
+def _profile(tmp_path: Path, text: str = BURST) -> LoadProfile:
     path = tmp_path / "test-profile.toml"
     path.write_text(text)
-    return load.load_profile_file(path)
+    return load_profile_file(path)
 
 
 def _run(box, argv: list[str], env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen:
@@ -145,7 +145,7 @@ def _distributed_cell(bench: Path, worker_device: str) -> tuple[int, list[int], 
     procs: list[subprocess.Popen] = []
     try:
         spread = _two_remote_workers()
-        argv, env = load.locust_command(
+        argv, env = locust_command(
             _profile(bench), host=DEVICE, out_dir=cell, run_time_s=8, spread=spread
         )
         procs.append(_run(box, argv, env, cell, cell / "locust.log"))
@@ -168,7 +168,7 @@ def _end(procs: list[subprocess.Popen]) -> None:
 def test_remote_workers_send_every_request_row_to_the_capture_host(bench: Path) -> None:
     code, codes, cell = _distributed_cell(bench, DEVICE)
     assert (code, codes) == (0, [0, 0]), (cell / "locust.log").read_text()[-2000:]
-    section = load.finalize_load_outputs(cell)
+    section = finalize_load_outputs(cell)
     workers = section["workers"]
     assert len(workers) == 2 and all(w["done"] for w in workers.values())
     # the profile's bound of 120 requests, shared: 60 each, all made in the 8 s
@@ -192,14 +192,14 @@ def test_a_worker_aimed_at_another_address_sends_nothing(bench: Path) -> None:
 
 
 def _local_processes(
-    bench: Path, profile: load.LoadProfile, run_time_s: float, link_args: list[str] | None = None
+    bench: Path, profile: LoadProfile, run_time_s: float, link_args: list[str] | None = None
 ) -> Path:
     """locust's own --processes 2 against an lwIP 2.1.3 device; returns the cell."""
     cell = bench / "cell"
     box = up(cell, duration_s=90, link_args=link_args)
     procs: list[subprocess.Popen] = []
     try:
-        argv, env = load.locust_command(
+        argv, env = locust_command(
             profile,
             host=DEVICE,
             out_dir=cell,
@@ -225,11 +225,9 @@ def test_a_load_worker_that_dies_fails_the_cell_by_name(bench: Path) -> None:
     try:
         spread = _two_remote_workers()
         burst = _profile(bench, BURST.replace("max_requests = 120", "max_requests = 100000"))
-        argv, env = load.locust_command(
-            burst, host=DEVICE, out_dir=cell, run_time_s=8, spread=spread
-        )
+        argv, env = locust_command(burst, host=DEVICE, out_dir=cell, run_time_s=8, spread=spread)
         procs.append(_run(box, argv, env, cell, cell / "locust.log"))
-        worker = load.locust_worker_command(("127.0.0.1", 5557))
+        worker = locust_worker_command(("127.0.0.1", 5557))
         procs += [_run(box, worker, {}, bench, bench / f"worker-{i}.log") for i in range(2)]
         time.sleep(4)  # joined and loading
         procs[2].kill()
@@ -240,13 +238,13 @@ def test_a_load_worker_that_dies_fails_the_cell_by_name(bench: Path) -> None:
     assert code in (0, 1)
     reason = load_failure(_two_remote_workers(), cell)
     assert reason is not None and "sent no last rows" in reason, reason
-    workers = load.finalize_load_outputs(cell)["workers"]
+    workers = finalize_load_outputs(cell)["workers"]
     assert sorted(w["done"] for w in workers.values()) == [False, True]
 
 
 def test_local_worker_processes_send_their_rows_to_the_master(bench: Path) -> None:
     cell = _local_processes(bench, _profile(bench), 8)
-    section = load.finalize_load_outputs(cell)
+    section = finalize_load_outputs(cell)
     assert section["failed"] == 0
     assert sorted(w["requests"] for w in section["workers"].values()) == [60, 60]
     syns = _first_syns(cell / "capture-device.pcap")
@@ -262,7 +260,7 @@ def test_a_ramp_that_ends_the_run_lets_every_worker_request_finish(bench: Path) 
     in flight: the master must wait for them, so none is cut off and every row arrives."""
     cell = _local_processes(bench, _profile(bench, RAMP), 30, SLOW_LINK)
     assert "Shape test stopping" in (cell / "locust.log").read_text()  # the shape ended it
-    section = load.finalize_load_outputs(cell)
+    section = finalize_load_outputs(cell)
     workers = section["workers"].values()
     assert len(workers) == 2 and all(w["done"] for w in workers)
     assert section["failures"]["interrupted"] == 0  # no request cut off by the quit

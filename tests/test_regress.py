@@ -14,6 +14,7 @@ from regress_fixture import COOLDOWN_S, RUN_TIME_S, CellModel, sample_stats, wri
 
 from closebench.cli import main
 from closebench.errors import UserError
+from closebench.pipeline.runner import Matrix
 from closebench.regress.baseline import load_baseline, save_baseline
 from closebench.regress.compare import (
     Thresholds,
@@ -280,10 +281,11 @@ def test_cli_without_run_measures_the_baseline_matrix(
 
     def make_matrix(*axes, **kwargs):
         asked.append((axes, kwargs))
-        return "the matrix"
+        return Matrix(variants=[], profiles=[], links=[], repetitions=1, lwip=None,
+                      run_time_s=RUN_TIME_S, cooldown_s=COOLDOWN_S)  # fmt: skip
 
     def run_matrix(matrix, kind):
-        assert matrix == "the matrix"
+        assert isinstance(matrix, Matrix) and matrix.run_time_s == RUN_TIME_S
         return fresh
 
     # The bench itself is not run here: what regress asks of it is the point.

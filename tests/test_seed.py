@@ -14,10 +14,12 @@ from closebench.errors import UserError
 from closebench.load.behaviours import BEHAVIOURS
 from closebench.load.profiles import load_profile, load_profile_file
 from closebench.paths import repo_root
+from closebench.seed import grid
 from closebench.seed import verdicts as rules
 from closebench.seed.ladder import ladder
 from closebench.seed.packets import ACK, FIN, PSH, RST, SYN, tag, teardown_composition
 from closebench.seed.timers import orphan_span_s
+from closebench.variants.manifest import load_variant
 
 # --- verdict rules on figures we build --------------------------------------------------
 
@@ -279,10 +281,13 @@ def test_quick_seed_run(bench: Path) -> None:
     run_dir = run_seed_study(quick=True, results=bench / "results", verify=False, log=print)
     doc = json.loads((run_dir / "seed.json").read_text())
     assert doc["schema_version"] == 2 and doc["quick"] is True
-    # every hypothesis (2 apps x 2 client behaviours x the model) and the control per client
+    # every hypothesis (2 apps x the client behaviours x the band's speeds) and the control
+    # per client; a band end that is the model itself runs once, as the model
+    nodemcu = load_variant(VARIANT)
+    speeds = grid.speed_axis("model", nodemcu)
     hyps = doc["hypotheses"]
     assert {(h["app"], h["client"], h["speed"]) for h in hyps} == {
-        (a, c, "model") for a in ("readme", "http11") for c in BEHAVIOURS
+        (a, c, s) for s in speeds for a in ("readme", "http11") for c in BEHAVIOURS
     }
     for h in hyps:
         assert set(h["verdicts"]) == set(rules.OBSERVATIONS)
@@ -294,7 +299,8 @@ def test_quick_seed_run(bench: Path) -> None:
     manifest = json.loads((run_dir / "manifest.json").read_text())
     apps = {c["app"] for c in manifest["cells"] if c["variant"].startswith(VARIANT)}
     assert apps == {"readme", "http11"}  # cells say which app ran
-    assert [b["speeds_measured"] for b in doc["band"]] == [["model"]] * len(hyps)
+    band = [s for s in grid.SPEED_BAND if s in speeds or s in grid.same_as_model(nodemcu)]
+    assert [b["speeds_measured"] for b in doc["band"]] == [band] * (len(hyps) // len(speeds))
     assert doc["rule_changes"]["5"]["why"]
     assert [p[2] for p in doc["procedure"]["phases_s"]] == [1.0, 0.2]
     for name, var in doc["variants"].items():

@@ -18,7 +18,8 @@ import time
 
 from closebench.errors import UserError
 from closebench.hardware.safety import check_worker_device
-from closebench.load.profiles import MAX_RUN_TIME_S, locust_worker_command
+from closebench.load.locust_command import locust_worker_command
+from closebench.load.profiles import MAX_RUN_TIME_S
 from closebench.load.spread import parse_host_port
 
 # After a worker ends, its master is still quitting for about a second (locust sleeps 0.5 s

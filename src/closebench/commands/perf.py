@@ -28,6 +28,9 @@ from closebench import paths
 from closebench.bench.sandbox import Sandbox
 from closebench.bench.testbed import DeviceSpec
 from closebench.errors import UserError
+from closebench.load.locust_command import locust_command
+from closebench.load.profiles import load_profile
+from closebench.load.spread import LoadSpread
 from closebench.pipeline.perf_inside import CONCURRENCY as CLIENT_CONCURRENCY
 
 # A device that never runs out of PCBs, segments or heap and recycles TIME_WAIT in 100 ms, so
@@ -127,11 +130,9 @@ def device_rate(
 
 def harness_rate(binary: Path, seconds: float, out_dir: Path, processes: int = 2) -> dict[str, Any]:
     from closebench.capture import tcpdump as capture
-    from closebench.load import profiles as load
-    from closebench.load.spread import LoadSpread
 
-    profile = load.load_profile("saturate")
-    argv, env = load.locust_command(
+    profile = load_profile("saturate")
+    argv, env = locust_command(
         profile,
         host="http://198.18.0.2",
         out_dir=out_dir,

@@ -34,7 +34,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "per instruction CoreMark gives against published scores on the chip.",
     )
     sub = p.add_subparsers(dest="timing_command", metavar="ACTION")
-    m = sub.add_parser("measure", help="re-measure one variant's stack figures")
+    m = sub.add_parser(
+        "measure",
+        help="re-measure one variant's stack figures",
+        description="Build the variant's own stack for the lx106 with a harness that replays a "
+        "recorded cell's frames, count the instructions per event under QEMU (exactly, with a "
+        "TCG plugin) and print their distribution and the microseconds at the CPI interval.",
+    )
     m.add_argument("--variant", required=True, help="an ESP8266 variant with a [source] table")
     m.add_argument(
         "--capture",

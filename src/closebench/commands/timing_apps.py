@@ -19,7 +19,8 @@ def add_apps_command(tsub: argparse._SubParsersAction) -> None:
     apps = tsub.add_parser(
         "apps",
         help="the app's instructions per event on its own interpreter (lx106, QEMU)",
-        description="Build the variant's interpreter (NodeMCU's Lua 5.1) for the lx106 with "
+        description="Build the variant's interpreter (NodeMCU's Lua 5.1 or MicroPython's VM, "
+        "from the firmware's own source at its pinned commit) for the lx106 with "
         "the app inside, run it under qemu-system-xtensa -cpu lx106 and print the "
         "instructions each event takes.",
     )

@@ -23,7 +23,7 @@ from closebench.hardware.poller import SerialPoller
 from closebench.hardware.ready import wait_ready
 from closebench.hardware.safety import LoadTarget
 from closebench.hardware.serialport import open_console
-from closebench.load import profiles as load
+from closebench.load.locust_command import locust_command
 from closebench.load.spread import SINGLE, LoadSpread, load_failure
 from closebench.pipeline.cell import CellPlan, analyse
 from closebench.schema import write_json
@@ -38,7 +38,7 @@ def describe(
     plan: CellPlan, board: Board, target: LoadTarget, spread: LoadSpread = SINGLE
 ) -> list[str]:
     """The dry-run lines for one cell: exactly what would run, touching nothing."""
-    argv, _env = load.locust_command(
+    argv, _env = locust_command(
         plan.profile,
         host=target.url.rstrip("/"),
         out_dir=Path("CELL"),
@@ -82,7 +82,7 @@ def _play_load(
     inner: dict[str, Any],
     events: dict[str, Any],
 ) -> None:
-    argv, env = load.locust_command(
+    argv, env = locust_command(
         plan.profile,
         host=target.url.rstrip("/"),
         out_dir=cell,

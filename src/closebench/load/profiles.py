@@ -1,4 +1,4 @@
-"""Load profiles (declared as data) and the headless locust run that plays them.
+"""Load profiles, declared as data: their fields, parsed and checked.
 
 One TOML file per profile in `benchmarks/profiles/`; the file name is the ID. Fields:
 
@@ -40,18 +40,12 @@ by the locust users on gevent's loop (`closebench.load.green_client`).
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from closebench.errors import UserError, where
-from closebench.load.spread import SINGLE, LoadSpread
 from closebench.paths import benchmarks_dir, named_toml, toml_names
 from closebench.tomlfile import parse_toml, read_toml
 
@@ -60,18 +54,8 @@ from closebench.tomlfile import parse_toml, read_toml
 USER_CLASSES = ("SeedUser", "LedToggleUser")
 METHODS = ("HEAD", "GET")
 CLIENT_CLOSE = ("after_response", "after_eof", "after_headers_unread")
-FAILURE_KINDS = (
-    "connect_timeout",
-    "reset",
-    "refused",
-    "timeout",
-    "http_error",
-    "interrupted",
-    "other",
-)
 MAX_USERS = 2000
 MAX_RUN_TIME_S = 3600.0
-RUN_TIME_SAFETY_S = 15
 MAX_REQUESTS = 10_000_000
 
 REQUIRED = (
@@ -92,10 +76,6 @@ PHASE_FIELDS = ("interval_s", "run_time_s")
 
 def profiles_dir() -> Path:
     return benchmarks_dir() / "profiles"
-
-
-def locustfile_path() -> Path:
-    return benchmarks_dir() / "locustfile.py"
 
 
 @dataclass(frozen=True)
@@ -345,209 +325,3 @@ def load_profile(name: str) -> LoadProfile:
 
 
 PROFILE_NAMES: tuple[str, ...] = profile_names()
-
-
-# --- the locust run -----------------------------------------------------------------------
-
-
-def _host_url(host: str) -> str:
-    """`198.18.0.2`, `198.18.0.2:80` or `http://198.18.0.2:80` -> `http://198.18.0.2:80`."""
-    url = host if "://" in host else f"http://{host}"
-    parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        raise UserError(f"load host {host!r}: expected HOST[:PORT] or http://HOST[:PORT]")
-    return f"http://{parts.hostname}:{parts.port or 80}"
-
-
-def locust_command(
-    profile: LoadProfile,
-    *,
-    host: str,
-    out_dir: Path,
-    run_time_s: float | None = None,
-    spread: LoadSpread = SINGLE,
-) -> tuple[list[str], dict[str, str]]:
-    """argv and extra environment for a headless locust run of `profile` against `host`.
-
-    Run it with the returned variables added to the environment, then call
-    `finalize_load_outputs(out_dir)`. `spread` (closebench.load.spread): one process, locust's
-    own `--processes N` for rates one gevent loop cannot reach, or a master that workers on
-    other hosts join (`locust_worker_command`).
-    """
-    run_time = profile.run_time_s if run_time_s is None else run_time_s
-    if not 0 < run_time <= MAX_RUN_TIME_S:
-        raise UserError(f"load run time: must be in (0, {MAX_RUN_TIME_S:g}] s, got {run_time}")
-    out_dir = Path(out_dir)
-    # Let in-flight requests finish when time is up, so every SYN in the capture has its
-    # row in requests.csv.
-    stop_timeout = math.ceil(profile.longest_request_s + 1)
-    argv = [
-        *_locust(),
-        "--headless",
-        "--host",
-        _host_url(host),
-        "-u",
-        str(profile.users),
-        "-r",
-        f"{profile.spawn_rate:g}",
-        # The locustfile ends the run itself at run_time (by the real clock). -t is only a
-        # safety bound: locust's own timer runs on gevent's cached loop clock, measured here
-        # firing 3.5 s early (56.5 s of 60) when 16 cells started at once.
-        "-t",
-        f"{max(1, math.ceil(run_time)) + RUN_TIME_SAFETY_S}s",
-        "--stop-timeout",
-        f"{stop_timeout}s",
-        "--csv",
-        str(out_dir / "load"),
-        "--csv-full-history",
-        "--only-summary",
-    ]
-    argv += spread.locust_args()
-    argv.append(profile.user_class)
-    env = {
-        "CLOSEBENCH_PROFILE": str(profile.path),
-        "CLOSEBENCH_REQUESTS_CSV": str(out_dir / "requests.csv"),
-        "CLOSEBENCH_PROCESSES": str(spread.workers),
-        "CLOSEBENCH_RUN_TIME_S": f"{run_time:g}",
-    }
-    return argv, env
-
-
-def locust_worker_command(master: tuple[str, int]) -> list[str]:
-    """argv of one locust worker joining `master` (it learns the rest from the master)."""
-    host, port = master
-    return [*_locust(), "--worker", "--master-host", host, "--master-port", str(port)]
-
-
-def _locust() -> list[str]:
-    """The start of every locust command: this Python, our locustfile, INFO logging."""
-    return [sys.executable, "-m", "locust", "-f", str(locustfile_path()), "--loglevel", "INFO"]
-
-
-# --- after the run --------------------------------------------------------------------------
-
-REQUESTS_COLUMNS = ("start_epoch_s", "latency_ms", "ok", "error_kind", "local_port", "name")
-
-
-def _merge_request_parts(out_dir: Path) -> Path:
-    """Join the per-process requests.csv parts into one file ordered by start time."""
-    target = out_dir / "requests.csv"
-    parts = sorted(out_dir.glob("requests.csv.part-*"))
-    if not parts:
-        if not target.exists():
-            target.write_text(",".join(REQUESTS_COLUMNS) + "\n")
-        return target
-    rows: list[tuple[float, str]] = []
-    for part in parts:
-        with part.open() as fh:
-            next(fh, None)  # each part has its own header
-            for line in fh:
-                if line.strip():
-                    rows.append((float(line.split(",", 1)[0]), line))
-    rows.sort(key=lambda row: row[0])
-    tmp = target.with_suffix(".csv.tmp")
-    with tmp.open("w") as fh:
-        fh.write(",".join(REQUESTS_COLUMNS) + "\n")
-        fh.writelines(line if line.endswith("\n") else line + "\n" for _, line in rows)
-    os.replace(tmp, target)
-    for part in parts:
-        part.unlink()
-    return target
-
-
-def _percentile(sorted_values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (no interpolation: the value is a real request's latency)."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
-    return round(sorted_values[rank - 1], 3)
-
-
-def locust_request_count(out_dir: Path) -> int | None:
-    """Requests locust itself counted (load.csv, Aggregated row), for cross-checks."""
-    import csv
-
-    path = Path(out_dir) / "load.csv"
-    if not path.exists():
-        return None
-    with path.open() as fh:
-        for row in csv.DictReader(fh):
-            if row.get("Name") == "Aggregated":
-                return int(row["Request Count"])
-    return None
-
-
-def _name_locust_csvs(out_dir: Path) -> None:
-    # The locustfile writes *.final.csv at exit: locust's own periodic files miss the last
-    # second. Keep the periodic one only when the final one is missing (a crashed run).
-    for periodic, final, target in (
-        ("load_stats.csv", "load_stats.final.csv", "load.csv"),
-        ("load_failures.csv", "load_failures.final.csv", "load_failures.csv"),
-    ):
-        if (out_dir / final).exists():
-            shutil.move(out_dir / final, out_dir / target)
-            if periodic != target:
-                (out_dir / periodic).unlink(missing_ok=True)
-        elif periodic != target and (out_dir / periodic).exists():
-            shutil.move(out_dir / periodic, out_dir / target)
-    for name in ("load_stats_history.csv", "load_failures.csv"):
-        if not (out_dir / name).exists():
-            (out_dir / name).write_text("")
-
-
-def request_figures(requests_csv: Path) -> dict[str, Any]:
-    """Counts, failure kinds, latency percentiles and the load's span from requests.csv."""
-    import csv
-
-    failures = dict.fromkeys(FAILURE_KINDS, 0)
-    latencies: list[float] = []
-    ok = failed = 0
-    first_start = math.inf
-    last_end = -math.inf
-    with requests_csv.open() as fh:
-        for row in csv.DictReader(fh):
-            start = float(row["start_epoch_s"])
-            latency = float(row["latency_ms"])
-            first_start = min(first_start, start)
-            last_end = max(last_end, start + latency / 1000)
-            if row["ok"] == "1":
-                ok += 1
-                latencies.append(latency)
-            else:
-                failed += 1
-                kind = row["error_kind"]
-                failures[kind if kind in failures else "other"] += 1
-    latencies.sort()
-    requests = ok + failed
-    span = last_end - first_start if requests else 0.0
-    return {
-        "requests": requests,
-        "ok": ok,
-        "failed": failed,
-        "failures": failures,
-        # Latency of successful requests only: a refused SYN's 0.1 ms is not a latency.
-        "latency_ms_p50": _percentile(latencies, 50),
-        "latency_ms_p99": _percentile(latencies, 99),
-        "rps": round(requests / span, 2) if span > 0 else None,
-        # the load as the wire saw it: first request sent, last request ended
-        "first_request_epoch_s": first_start if requests else None,
-        "last_request_end_epoch_s": last_end if requests else None,
-    }
-
-
-def finalize_load_outputs(out_dir: Path) -> dict[str, Any]:
-    """Name locust's CSVs as results/README.md says; return metrics.json's "load" section.
-
-    load_stats.csv -> load.csv (load_stats_history.csv and load_failures.csv keep their
-    names; load_exceptions.csv, locust's user-code errors, is kept as is); the requests.csv
-    parts written by each locust process are merged. Figures come from requests.csv, the
-    one-row-per-request record, not from locust's rounded stats.
-    The orchestrator adds `syns_in_capture` and `connections_match_requests`.
-    """
-    out_dir = Path(out_dir)
-    _name_locust_csvs(out_dir)
-    section = request_figures(_merge_request_parts(out_dir))
-    workers = out_dir / "load-workers.json"
-    if workers.exists():  # a distributed run: what each locust worker sent (the locustfile)
-        section["workers"] = json.loads(workers.read_text())
-    return section

@@ -20,7 +20,8 @@ from closebench.bench.links import LinkProfile
 from closebench.bench.sandbox import Sandbox
 from closebench.bench.testbed import DeviceSpec
 from closebench.capture import tcpdump as capture
-from closebench.load import profiles as load
+from closebench.load.locust_command import locust_command
+from closebench.load.outputs import finalize_load_outputs
 from closebench.load.profiles import LoadProfile
 from closebench.load.ramp import ramp_summary
 from closebench.schema import RESULT_SCHEMA_VERSION, write_json
@@ -86,7 +87,7 @@ def measure(plan: CellPlan, binary: Path, cell_dir: Path) -> dict[str, Any]:
     """Record the cell inside a fresh sandbox; returns inner.json (status and counters)."""
     cell_dir.mkdir(parents=True, exist_ok=False)
     bound_s = plan.run_time_s + plan.cooldown_s + 90
-    argv, env = load.locust_command(
+    argv, env = locust_command(
         plan.profile,
         host=f"http://{netsetup.DEVICE_IP}",
         out_dir=cell_dir,
@@ -183,7 +184,7 @@ def analyse(
     """
     from closebench.teardown import analyze_capture, write_outputs
 
-    load_section = load.finalize_load_outputs(cell_dir)
+    load_section = finalize_load_outputs(cell_dir)
     events = record_load_window(cell_dir, load_section)
     load_stop = events.get("load_stop", {}).get("capture")
     client_pcap = cell_dir / "capture-client.pcap"

@@ -20,6 +20,7 @@ from typing import Any
 
 from closebench.bench import netsetup
 from closebench.bench.testbed import DeviceSpec, Testbed
+from closebench.load.outputs import finalize_load_outputs
 
 CONCURRENCY = 50  # connections in flight per client process: enough to keep the device busy
 
@@ -203,10 +204,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         time.sleep(2)  # tcpdump buffers
         result["capture"] = dump.stop()
     if spec["mode"] != "loops":
-        from closebench.load import profiles as load
-
         # locust's merged outputs; the load as the wire saw it is the CPU window
-        result["load"] = load.finalize_load_outputs(out_dir)
+        result["load"] = finalize_load_outputs(out_dir)
         first = result["load"]["first_request_epoch_s"]
         last = result["load"]["last_request_end_epoch_s"]
         window = (first, last) if first is not None else None

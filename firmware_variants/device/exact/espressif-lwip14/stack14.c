@@ -13,7 +13,10 @@
 #include "lwip/timers.h"
 #include "netif/etharp.h"
 
+#if defined(__GLIBC__) /* the host's backtrace(); the lx106 build (closebench.chip) has none */
 #include <execinfo.h>
+#define CB_TRACE_TX 1
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,11 +46,13 @@ uint32_t cb_rand32(void) { /* splitmix64, same stream as the 2.x build's stack.c
  * sent it (addr2line on this binary, built with -g). Observation only: nothing is changed. */
 static FILE *g_trace;
 #define TRACE_DEPTH 24
-extern char __executable_start; /* GNU ld: where the program's image starts (its load base) */
 
 static uint32_t be32(const uint8_t *b) {
   return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
+
+#ifdef CB_TRACE_TX
+extern char __executable_start; /* GNU ld: where the program's image starts (its load base) */
 
 static void trace_tx(const uint8_t *f, size_t len) {
   void *bt[TRACE_DEPTH];
@@ -63,6 +68,9 @@ static void trace_tx(const uint8_t *f, size_t len) {
     fprintf(g_trace, " %lx", (unsigned long)(uintptr_t)bt[i]);
   fputc('\n', g_trace);
 }
+#else
+static void trace_tx(const uint8_t *f, size_t len) { (void)f, (void)len; }
+#endif
 
 /* ASSUMPTION: transmission is synchronous (the frame is copied out at once); the SDK queues the
  * pbuf for the Wi-Fi MAC and frees it when sent. */
@@ -107,11 +115,13 @@ static void boot_settle(void) {
 int stack_init(const struct dev_config *cfg) {
   ip_addr_t ip, mask, gw;
   g_cfg = *cfg;
+#ifdef CB_TRACE_TX
   if (g_trace_tx_path && (g_trace = fopen(g_trace_tx_path, "w")) != NULL)
   {
     setvbuf(g_trace, NULL, _IOLBF, 0); /* a line per frame: complete even if the run is cut */
     fprintf(g_trace, "base %lx\n", (unsigned long)(uintptr_t)&__executable_start);
   }
+#endif
   rand_state = cfg->seed ^ 0x6c77495053454544ULL; /* own stream, apart from the link's */
   cb_sdk_boot();
   lwip_init(); /* the blob calls it at boot; it also sets the RTC tunables (force.h) */
