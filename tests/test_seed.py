@@ -128,7 +128,7 @@ def test_obs7_contrast_between_phases() -> None:
 def test_overall_tie_goes_to_the_weaker() -> None:
     assert rules.overall([rules.REPRODUCED, rules.NOT]) == rules.NOT
     assert rules.overall([rules.REPRODUCED] * 3 + [rules.PARTLY] * 2) == rules.REPRODUCED
-    assert rules.overall([]) == rules.NOT
+    assert rules.overall([]) == rules.NOT_MEASURED  # no cell completed: nothing judged
 
 
 # --- Wireshark-style tags on a small frame -------------------------------------------------

@@ -123,3 +123,18 @@ def test_a_band_end_equal_to_the_model_is_run_once_and_shown_as_the_model() -> N
     assert view["speeds_same_as_model"] == ["model-fast"]
     assert view["observations"]["4"]["at"]["model-fast"] == "reproduced"
     assert view["observations"]["4"]["timing_sensitive"]
+
+
+def test_a_hypothesis_whose_cells_all_failed_is_not_measured_not_ruled_out() -> None:
+    # its cells were skipped (a failed verify): no verdict, which is not "not reproduced"
+    assert rules.overall([]) == rules.NOT_MEASURED
+    verdicts = dict.fromkeys(rules.OBSERVATIONS, rules.NOT_MEASURED)
+    out = grid.conclusion(verdicts)
+    assert out["ruled_out_by"] == [] and not out["consistent"]
+    assert out["text"].startswith("not measured")
+    rows = [
+        {"app": "a", "client": "c", "speed": "model", "verdicts": {"4": rules.REPRODUCED}},
+        {"app": "a", "client": "c", "speed": "model-slow", "verdicts": {"4": rules.NOT_MEASURED}},
+    ]
+    (view,) = grid.band_view(rows)
+    assert not view["observations"]["4"]["timing_sensitive"]

@@ -97,6 +97,9 @@ def variant_for(variant: Variant, app: str, speed: str) -> Variant:
 
 def conclusion(verdicts: dict[str, str]) -> dict[str, Any]:
     """'consistent with all observations', or the observations that rule it out."""
+    if all(verdicts.get(k) == rules.NOT_MEASURED for k in OBSERVED):
+        return {"consistent": False, "ruled_out_by": [], "partly": [],
+                "text": "not measured: no cell of this hypothesis completed"}  # fmt: skip
     ruled_out = [k for k in OBSERVED if verdicts.get(k) == rules.NOT]
     partly = [k for k in OBSERVED if verdicts.get(k) == rules.PARTLY]
     if not ruled_out and not partly:
@@ -123,7 +126,8 @@ def band_view(rows: list[dict[str, Any]], same: Sequence[str] = ()) -> list[dict
         per_obs = {}
         for key in OBSERVED:
             values = {s: at[s].get(key) for s in measured}
-            moves = len(set(values.values())) > 1
+            judged = {v for v in values.values() if v != rules.NOT_MEASURED}
+            moves = len(judged) > 1
             per_obs[key] = {
                 "at": values,
                 "timing_sensitive": moves,

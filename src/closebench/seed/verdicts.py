@@ -14,6 +14,9 @@ from typing import Any
 
 REPRODUCED, PARTLY, NOT = "reproduced", "partly", "not reproduced"
 VERDICTS = (REPRODUCED, PARTLY, NOT)
+# No cell of a hypothesis completed (e.g. skipped by a failed verify): nothing to judge, which is
+# not the same as "not reproduced".
+NOT_MEASURED = "not measured"
 OBSERVATIONS = {
     "3": "At first every close is clean; after a few iterations the closes start to go wrong.",
     "4": "The ESP closes first, right after sending its response.",
@@ -154,7 +157,7 @@ def judge(f: CellFigures) -> dict[str, str]:
 def overall(verdicts: list[str]) -> str:
     """Across seeds: the most frequent verdict; a tie goes to the weaker one."""
     if not verdicts:
-        return NOT
+        return NOT_MEASURED
     counts = Counter(verdicts)
     best = max(counts.values())
     for verdict in reversed(VERDICTS):  # weakest first
