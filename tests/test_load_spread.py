@@ -157,6 +157,22 @@ def _distributed_cell(bench: Path, worker_device: str) -> tuple[int, list[int], 
     return codes[0], codes[1:], cell
 
 
+# What the locust master logs once the spawn is over on the workers: "All users spawned", or,
+# when a worker's report is late (a loaded host), "Spawning is complete and report waittime
+# is expired, ..." (locust/runners.py, MasterRunner.start)
+SPAWNED = ("All users spawned", "Spawning is complete")
+
+
+def _until_spawned(log: Path, master: subprocess.Popen, bound_s: float = 120) -> None:
+    """Until the locust master says the workers run their users; the bound only turns a
+    master that never gets there into a failure."""
+    end = time.monotonic() + bound_s
+    while not (log.exists() and any(s in log.read_text(errors="replace") for s in SPAWNED)):
+        assert master.poll() is None, f"locust ended before its spawn: {log.read_text()[-3000:]}"
+        assert time.monotonic() < end, f"no spawn within {bound_s:.0f} s: see {log}"
+        time.sleep(0.05)
+
+
 def _end(procs: list[subprocess.Popen]) -> None:
     """A failed test leaves no locust process behind."""
     for proc in procs:
@@ -231,7 +247,7 @@ def test_a_load_worker_that_dies_fails_the_cell_by_name(bench: Path) -> None:
         procs.append(_run(box, argv, env, cell, cell / "locust.log"))
         worker = load.locust_worker_command(("127.0.0.1", 5557))
         procs += [_run(box, worker, {}, bench, bench / f"worker-{i}.log") for i in range(2)]
-        time.sleep(4)  # joined and loading
+        _until_spawned(cell / "locust.log", procs[0])  # both workers are loading
         procs[2].kill()
         code = procs[0].wait(120)
     finally:
