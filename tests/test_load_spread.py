@@ -36,6 +36,10 @@ max_requests = 120
 """
 
 
+# The run time of a run that its request budget ends (120 requests, well under a second on an
+# idle host): only a bound, so that a loaded host, slow to start locust, still makes them all.
+BOUND_S = 60
+
 RAMP = """description = "test: 2, 4, 6 users over 2 s steps, a request each 50 ms"
 user_class = "SeedUser"
 method = "HEAD"
@@ -146,7 +150,7 @@ def _distributed_cell(bench: Path, worker_device: str) -> tuple[int, list[int], 
     try:
         spread = _two_remote_workers()
         argv, env = load.locust_command(
-            _profile(bench), host=DEVICE, out_dir=cell, run_time_s=8, spread=spread
+            _profile(bench), host=DEVICE, out_dir=cell, run_time_s=BOUND_S, spread=spread
         )
         procs.append(_run(box, argv, env, cell, cell / "locust.log"))
         procs += _workers(box, worker_device, bench, 2)
@@ -187,7 +191,7 @@ def test_remote_workers_send_every_request_row_to_the_capture_host(bench: Path) 
     section = load.finalize_load_outputs(cell)
     workers = section["workers"]
     assert len(workers) == 2 and all(w["done"] for w in workers.values())
-    # the profile's bound of 120 requests, shared: 60 each, all made in the 8 s
+    # the profile's bound of 120 requests, shared: 60 each (the budget ended the run)
     assert sorted(w["requests"] for w in workers.values()) == [60, 60]
     assert all(w["requests_sent"] == w["requests"] for w in workers.values())
     rows = pd.read_csv(cell / "requests.csv")
@@ -261,7 +265,7 @@ def test_a_load_worker_that_dies_fails_the_cell_by_name(bench: Path) -> None:
 
 
 def test_local_worker_processes_send_their_rows_to_the_master(bench: Path) -> None:
-    cell = _local_processes(bench, _profile(bench), 8)
+    cell = _local_processes(bench, _profile(bench), BOUND_S)
     section = load.finalize_load_outputs(cell)
     assert section["failed"] == 0
     assert sorted(w["requests"] for w in section["workers"].values()) == [60, 60]
