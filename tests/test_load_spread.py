@@ -280,7 +280,7 @@ SLOW_LINK = ["--link-in", "delay_ms=800", "--link-out", "delay_ms=800"]
 def test_a_ramp_that_ends_the_run_lets_every_worker_request_finish(bench: Path) -> None:
     """The ramp's shape ends the run itself (locust quits the master) while requests are still
     in flight: the master must wait for them, so none is cut off and every row arrives."""
-    cell = _local_processes(bench, _profile(bench, RAMP), 30, SLOW_LINK)
+    cell = _local_processes(bench, _profile(bench, RAMP), BOUND_S, SLOW_LINK)  # the shape ends it
     assert "Shape test stopping" in (cell / "locust.log").read_text()  # the shape ended it
     section = load.finalize_load_outputs(cell)
     workers = section["workers"].values()
