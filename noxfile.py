@@ -15,6 +15,12 @@ def _install(session: nox.Session, *extras: str) -> None:
     session.install("-e", spec)
 
 
+def _cluster_extra(session: nox.Session) -> tuple[str, ...]:
+    """The Dask extra only for a run given `--cluster` (a local run never imports it)."""
+    asked = any(a == "--cluster" or a.startswith("--cluster=") for a in session.posargs)
+    return ("cluster",) if asked else ()
+
+
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff check and format check."""
@@ -33,7 +39,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def compare(session: nox.Session) -> None:
     """The default matrix on the emulated bench, then the report (`-- --quick` for a smoke run)."""
-    _install(session, "cluster")
+    _install(session, *_cluster_extra(session))
     session.run("closebench", "compare", *session.posargs)
 
 
@@ -47,7 +53,7 @@ def seed(session: nox.Session) -> None:
 @nox.session(python=PYTHON, default=False)
 def run(session: nox.Session) -> None:
     """Any matrix from flags: --variants, --profiles, --links, --repetitions, --lwip."""
-    _install(session, "cluster")
+    _install(session, *_cluster_extra(session))
     session.run("closebench", "run", *session.posargs)
 
 

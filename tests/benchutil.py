@@ -63,3 +63,26 @@ def http(box: Sandbox, request: str) -> str:
         print(data.decode("latin-1"))
     """,
     )
+
+
+# /proc/net/tcp states of a socket that has sent its FIN and waits for the peer's answer
+# (FIN_WAIT1, LAST_ACK, CLOSING), and the device's address:port as that file writes it.
+_AWAITING_ANSWER = ("04", "09", "0B")
+_DEVICE_HTTP = "020012C6:0050"  # 198.18.0.2:80, address little-endian
+
+
+def wait_answered(box: Sandbox) -> None:
+    """Until no client socket to the device still waits for its answer to our FIN (the ACK
+    the device sends as it takes the FIN, or its RST): the device has seen every close.
+    Bounded only by client()'s failure timeout."""
+    client(
+        box,
+        f"""
+        import time
+        def waiting():
+            rows = [line.split() for line in open("/proc/net/tcp").read().splitlines()[1:]]
+            return [r for r in rows if r[2] == "{_DEVICE_HTTP}" and r[3] in {_AWAITING_ANSWER}]
+        while waiting():
+            time.sleep(0.01)
+    """,
+    )

@@ -27,8 +27,8 @@ def test_captures_every_loopback_connection(tmp_path: Path, server_port: int) ->
     with Tcpdump("lo", pcap, bpf_filter=f"tcp port {server_port}", log=log) as dump:
         for _ in range(connections):
             result = request_once(
-                ("127.0.0.1", server_port), "HEAD", "/", connect_timeout_s=2, timeout_s=2
-            )
+                ("127.0.0.1", server_port), "HEAD", "/", connect_timeout_s=30, timeout_s=30
+            )  # failure bounds only: the local server answers whenever the host schedules it
             assert result.error is None
     stats = dump.stats
     assert stats is not None

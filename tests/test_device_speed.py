@@ -72,9 +72,7 @@ def test_modelled_core_serves_back_to_back_requests_one_after_the_other(bench: P
 def test_host_speed_is_unchanged(bench: Path) -> None:
     times, counters = _serve_two(bench / "host", [])
     assert len(times) == 2, times
+    # without --cpu nothing waits for a modelled core: the core model did no work at all
+    # (no assertion on the gap itself: at host speed it is the host's scheduling, and a
+    # loaded host may put any gap between the two answers)
     assert counters["cpu_busy_us"] == 0 and counters["cpu_pieces"] == 0
-    timing = load_variant("nodemcu-2016").timing
-    assert timing is not None
-    (rs, ra), (ss, sa) = timing.costs["receive"], timing.costs["send"]
-    # without --cpu nothing waits for a modelled core: far quicker than the model's gap
-    assert times[1] - times[0] < (rs + ra + ss + sa) / 1e6, times

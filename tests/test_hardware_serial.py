@@ -6,6 +6,7 @@ import csv
 import fcntl
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,15 @@ def _open(port: str) -> serial.Serial:
     return open_console(port, 115200, "testboard")
 
 
+def _until(done: Callable[[], bool], failure: str, bound_s: float = 60) -> None:
+    """Until the fake board's state says it is done (it changes as the board handles the
+    bytes); the bound only turns a board that never gets there into a failure."""
+    end = time.monotonic() + bound_s
+    while not done():
+        assert time.monotonic() < end, failure
+        time.sleep(0.01)
+
+
 def test_lua_prompt_heap_against_fake_nodemcu() -> None:
     noise = b"\x00\xff garbage\r\nNodeMCU 1.5.4.1 build\r\n"
     with FakeNodeMCU(boot_noise=noise) as fake, _open(fake.port) as ser:
@@ -40,9 +50,8 @@ def test_nodemcu_upload_writes_exact_bytes_and_restarts() -> None:
     app = f'wifi.sta.config("net", "{secret}")\nprint("ok")\n'.encode() + bytes(range(1, 40))
     with FakeNodeMCU() as fake, _open(fake.port) as ser:
         upload_nodemcu(LuaPrompt(ser), [(UploadFile(Path("init.lua"), "init.lua"), app)], 5)
-        time.sleep(0.2)
+        _until(lambda: fake.restarted, "the board never got node.restart()")  # the last command
         assert fake.files["init.lua"] == app
-        assert fake.restarted
         # Each line fits NodeMCU's input buffer.
         assert max(len(c) for c in fake.commands) < 128
 
@@ -69,8 +78,7 @@ def test_raw_repl_heap_against_fake_micropython() -> None:
             repl.exec("undefined_name")
         assert repl.heap() == 31234  # still in sync after an error
         repl.exit()
-        time.sleep(0.1)
-        assert not fake.raw
+        _until(lambda: not fake.raw, "the board stayed in the raw REPL")
         # Never a soft reset or an interrupt: either would stop the app under test.
         assert b"\x03" not in fake.received and b"\x01\x04" not in fake.received
 
@@ -90,9 +98,7 @@ def test_poller_writes_device_csv(tmp_path: Path, fake_cls, style) -> None:
     out = tmp_path / "cell" / "device.csv"
     with fake_cls() as fake, _open(fake.port) as ser:
         poller = SerialPoller(ser, style, out, interval_s=0.05).start()
-        deadline = time.monotonic() + 5
-        while poller.rows < 3 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        _until(lambda: poller.rows >= 3, "the poller wrote fewer than 3 rows")
         poller.stop()
         assert not poller._thread.is_alive()
         assert poller.error is None

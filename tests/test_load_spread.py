@@ -38,6 +38,10 @@ max_requests = 120
 """
 
 
+# The run time of a run that its request budget ends (120 requests, well under a second on an
+# idle host): only a bound, so that a loaded host, slow to start locust, still makes them all.
+BOUND_S = 60
+
 RAMP = """description = "test: 2, 4, 6 users over 2 s steps, a request each 50 ms"
 user_class = "SeedUser"
 method = "HEAD"
@@ -146,7 +150,7 @@ def _distributed_cell(bench: Path, worker_device: str) -> tuple[int, list[int], 
     try:
         spread = _two_remote_workers()
         argv, env = locust_command(
-            _profile(bench), host=DEVICE, out_dir=cell, run_time_s=8, spread=spread
+            _profile(bench), host=DEVICE, out_dir=cell, run_time_s=BOUND_S, spread=spread
         )
         procs.append(_run(box, argv, env, cell, cell / "locust.log"))
         procs += _workers(box, worker_device, bench, 2)
@@ -155,6 +159,22 @@ def _distributed_cell(bench: Path, worker_device: str) -> tuple[int, list[int], 
         _end(procs)
         box.stop()
     return codes[0], codes[1:], cell
+
+
+# What the locust master logs once the spawn is over on the workers: "All users spawned", or,
+# when a worker's report is late (a loaded host), "Spawning is complete and report waittime
+# is expired, ..." (locust/runners.py, MasterRunner.start)
+SPAWNED = ("All users spawned", "Spawning is complete")
+
+
+def _until_spawned(log: Path, master: subprocess.Popen, bound_s: float = 120) -> None:
+    """Until the locust master says the workers run their users; the bound only turns a
+    master that never gets there into a failure."""
+    end = time.monotonic() + bound_s
+    while not (log.exists() and any(s in log.read_text(errors="replace") for s in SPAWNED)):
+        assert master.poll() is None, f"locust ended before its spawn: {log.read_text()[-3000:]}"
+        assert time.monotonic() < end, f"no spawn within {bound_s:.0f} s: see {log}"
+        time.sleep(0.05)
 
 
 def _end(procs: list[subprocess.Popen]) -> None:
@@ -171,7 +191,7 @@ def test_remote_workers_send_every_request_row_to_the_capture_host(bench: Path) 
     section = finalize_load_outputs(cell)
     workers = section["workers"]
     assert len(workers) == 2 and all(w["done"] for w in workers.values())
-    # the profile's bound of 120 requests, shared: 60 each, all made in the 8 s
+    # the profile's bound of 120 requests, shared: 60 each (the budget ended the run)
     assert sorted(w["requests"] for w in workers.values()) == [60, 60]
     assert all(w["requests_sent"] == w["requests"] for w in workers.values())
     rows = pd.read_csv(cell / "requests.csv")
@@ -229,7 +249,7 @@ def test_a_load_worker_that_dies_fails_the_cell_by_name(bench: Path) -> None:
         procs.append(_run(box, argv, env, cell, cell / "locust.log"))
         worker = locust_worker_command(("127.0.0.1", 5557))
         procs += [_run(box, worker, {}, bench, bench / f"worker-{i}.log") for i in range(2)]
-        time.sleep(4)  # joined and loading
+        _until_spawned(cell / "locust.log", procs[0])  # both workers are loading
         procs[2].kill()
         code = procs[0].wait(120)
     finally:
@@ -243,7 +263,7 @@ def test_a_load_worker_that_dies_fails_the_cell_by_name(bench: Path) -> None:
 
 
 def test_local_worker_processes_send_their_rows_to_the_master(bench: Path) -> None:
-    cell = _local_processes(bench, _profile(bench), 8)
+    cell = _local_processes(bench, _profile(bench), BOUND_S)
     section = finalize_load_outputs(cell)
     assert section["failed"] == 0
     assert sorted(w["requests"] for w in section["workers"].values()) == [60, 60]
@@ -258,7 +278,7 @@ SLOW_LINK = ["--link-in", "delay_ms=800", "--link-out", "delay_ms=800"]
 def test_a_ramp_that_ends_the_run_lets_every_worker_request_finish(bench: Path) -> None:
     """The ramp's shape ends the run itself (locust quits the master) while requests are still
     in flight: the master must wait for them, so none is cut off and every row arrives."""
-    cell = _local_processes(bench, _profile(bench, RAMP), 30, SLOW_LINK)
+    cell = _local_processes(bench, _profile(bench, RAMP), BOUND_S, SLOW_LINK)  # the shape ends it
     assert "Shape test stopping" in (cell / "locust.log").read_text()  # the shape ended it
     section = finalize_load_outputs(cell)
     workers = section["workers"].values()

@@ -7,12 +7,11 @@ client-first FIN answered with RST or FIN, admission) are checked by the probes'
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from benchutil import DEVICE, client
+from benchutil import DEVICE, client, wait_answered
 from scapy.all import TCP, rdpcap
 
 from closebench.pipeline.session import bring_up
@@ -46,6 +45,7 @@ def sequential_heads(box, n: int) -> None:
             s.close()
     """,
     )
+    wait_answered(box)  # the device has taken every close: its PCBs are where they stay
 
 
 def test_esp_idf_5_3_keeps_every_time_wait(bench: Path) -> None:
@@ -54,7 +54,6 @@ def test_esp_idf_5_3_keeps_every_time_wait(bench: Path) -> None:
     box = up_variant(variant, bench)
     try:
         sequential_heads(box, 30)
-        time.sleep(0.5)
     finally:
         box.stop()
     tl = pd.read_csv(bench / "device.csv")
@@ -67,7 +66,6 @@ def test_micropython_esp32_never_exceeds_12_pcbs(bench: Path) -> None:
     box = up_variant(variant, bench)
     try:
         sequential_heads(box, 30)  # all succeed: tcp_alloc reclaims the oldest TIME_WAIT
-        time.sleep(0.5)
     finally:
         box.stop()
     tl = pd.read_csv(bench / "device.csv")
@@ -91,12 +89,14 @@ def test_nodemcu_2016_culls_closing_pcbs_and_rsts_late_segments(bench: Path) -> 
                 s = socket.create_connection(("{DEVICE}", 80), timeout=5)
                 s.sendall(b"HEAD / HTTP/1.1\\r\\n\\r\\n")
                 while s.recv(4096): pass
+                # not a wait for anything: spacing, so that the first PCB is slow-timer ticks
+                # (500 ms) older than the last and espconn's "oldest" is the first
                 held.append(s); time.sleep(0.2)
             print(held[0].getsockname()[1])
             for s in held: s.close()   # late FINs
-            time.sleep(1)
         """,
         )
+        wait_answered(box)  # every late FIN has had its answer (the culled one a RST)
     finally:
         box.stop()
     first_port = int(out.split()[-1])

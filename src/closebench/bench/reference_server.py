@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from closebench.schema import DEVICE_CSV_COLUMNS
 
@@ -103,6 +104,18 @@ def socket_states(port: int) -> dict[str, int]:
     return counts
 
 
+def _write_row(out: Any, start: float, reason: str, counts: dict[str, int]) -> None:
+    row = {
+        "epoch_s": f"{time.time():.6f}",
+        "t_ms": int((time.monotonic() - start) * 1000),
+        "reason": reason,
+        "led": int(Led.on),
+        "pcbs": sum(v for k, v in counts.items() if k != "listen"),
+        **counts,
+    }
+    out.writerow([row.get(c, "") for c in DEVICE_CSV_COLUMNS])
+
+
 async def timeline(path: Path, port: int, interval_s: float) -> None:
     start = time.monotonic()
     last: tuple[int, ...] | None = None
@@ -110,27 +123,23 @@ async def timeline(path: Path, port: int, interval_s: float) -> None:
     with path.open("w", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(DEVICE_CSV_COLUMNS)
-        while True:
-            counts = socket_states(port)
-            key = (*counts.values(), int(Led.on))
-            now = time.monotonic()
-            reason = "tick" if now >= next_tick else ("change" if key != last else "")
-            if reason:
-                pcbs = sum(v for k, v in counts.items() if k != "listen")
-                row = {
-                    "epoch_s": f"{time.time():.6f}",
-                    "t_ms": int((now - start) * 1000),
-                    "reason": reason,
-                    "led": int(Led.on),
-                    "pcbs": pcbs,
-                    **counts,
-                }
-                out.writerow([row.get(c, "") for c in DEVICE_CSV_COLUMNS])
-                fh.flush()
-                last = key
-                if reason == "tick":
-                    next_tick += interval_s
-            await asyncio.sleep(0.02)
+        try:
+            while True:
+                counts = socket_states(port)
+                key = (*counts.values(), int(Led.on))
+                now = time.monotonic()
+                reason = "tick" if now >= next_tick else ("change" if key != last else "")
+                if reason:
+                    _write_row(out, start, reason, counts)
+                    fh.flush()
+                    last = key
+                    if reason == "tick":
+                        next_tick += interval_s
+                await asyncio.sleep(0.02)
+        finally:
+            # the final state as the server stops, so the file ends on the truth (as cbdev's
+            # timeline does): a change in the last 20 ms is not lost
+            _write_row(out, start, "tick", socket_states(port))
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -150,6 +159,7 @@ async def serve(args: argparse.Namespace) -> None:
     server.close()
     for task in tasks:
         task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)  # the timeline's final row
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -139,6 +139,17 @@ class Sandbox:
             return ["nsenter", f"--user=/proc/{self.pid}/ns/user", f"--net={self.netns_path()}"]
         return ["nsenter", f"--net={self.netns_path()}"]
 
+    def wait_for_output(self, marker: bytes, timeout: float) -> bool:
+        """True once the sandbox's log holds `marker`; False if it ends or times out first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ended = self.proc.poll() is not None
+            if self.log_path.exists() and marker in self.log_path.read_bytes():
+                return True
+            if ended or time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
     def wait(self, timeout: float | None = None) -> int:
         return self.proc.wait(timeout)
 

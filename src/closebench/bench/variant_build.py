@@ -2,7 +2,8 @@
 
 `auto` builds the exact source when every archive of the variant's `[source]` is present and
 falls back to the approximation (upstream lwIP from Debian with the firmware's options),
-saying in one line which archive is missing. `exact` refuses to fall back; `approximation`
+saying so in one line per variant (the caller adds one hint, SOURCES_HINT, for all of them).
+`exact` refuses to fall back; `approximation`
 never tries. The release axis (`--lwip`) is defined on Debian's lwIP, so it is always an
 approximation.
 """
@@ -27,6 +28,13 @@ from closebench.variants.manifest import Source, Variant
 SourceMode = Literal["auto", "exact", "approximation"]
 SOURCE_MODES: tuple[SourceMode, ...] = ("auto", "exact", "approximation")
 LINK_ONLY_LWIP = "2.1.3"  # the Linux reference borrows cbdev only as its link
+SOURCE_UNAVAILABLE = "source unavailable"  # the fallback's reason in the run's records
+# Said once after the per-variant lines of a first run without archives (the full
+# per-archive text is in `closebench sources list` and in --exact's error).
+SOURCES_HINT = (
+    "exact source needs firmware source archives that are not here: "
+    "`closebench sources list` says which, and how to get them"
+)
 
 
 def archives_of(source: Source) -> list[exact_source.Archive]:
@@ -107,14 +115,22 @@ def resolve(
         try:
             return variant.as_exact(), build_exact(variant, log)
         except exact_source.SourceUnavailable as exc:
-            why = "source unavailable"
+            why = SOURCE_UNAVAILABLE
             if mode == "exact":
                 raise UserError(f"{variant.name}: {exc}") from None
-            log(f"{variant.name}: {exc}")
-            log(f"{variant.name}: running the approximation on lwIP {variant.emulation.lwip}")
+            # one line here; which archives, and how to get them: SOURCES_HINT, once per run
+            log(
+                f"{variant.name}: approximation on lwIP {variant.emulation.lwip} "
+                "(source archives missing)"
+            )
     if mode == "exact":
         raise UserError(f"{variant.name}: no exact-source build ({why})")
     return variant, _approximation(variant, why, log)
+
+
+def sources_missing(builds: list[DeviceBuild]) -> bool:
+    """Did any of these builds fall back to the approximation for want of archives?"""
+    return any(not b.exact and b.source == SOURCE_UNAVAILABLE for b in builds)
 
 
 def _resolve_ref(
@@ -159,5 +175,5 @@ def planned_provenance(variant: Variant, mode: SourceMode = "auto") -> str:
         assert variant.source is not None
         if not exact_source.missing(archives_of(variant.source)):
             return f"exact source ({variant.source.label})"
-        why = "source unavailable"
+        why = SOURCE_UNAVAILABLE
     return f"{approx} ({why})"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,13 @@ DEFAULT_CHUNK = 65536
 
 PCAP_MAGICS = {b"\xa1\xb2\xc3\xd4", b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x4d\x3c\xb2\xa1"}
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+# The header versions libpcap reads (measured with tcpdump 4.99.3 / libpcap 1.10.3 as the
+# oracle): classic pcap 2.0 to 2.4 ("unsupported pcap savefile version 2.5"; 1.x is "archaic")
+# and DG/UX's 543.0; pcapng sections 1.0 and 1.2, the pcapng versions tshark 4.0 reads too
+# (tshark is laxer on classic pcap: it read a version 99.4 header).
+PCAP_VERSIONS = {(2, minor) for minor in range(5)} | {(543, 0)}
+PCAPNG_VERSIONS = {(1, 0), (1, 2)}
+PCAPNG_BYTE_ORDER = {b"\x1a\x2b\x3c\x4d": ">", b"\x4d\x3c\x2b\x1a": "<"}
 # Wireshark's limit for a record (WTAP_MAX_PACKET_SIZE_STANDARD): a longer one makes tshark
 # call the file damaged ("File has N-byte packet, bigger than maximum of 262144").
 MAX_RECORD = 262144
@@ -80,3 +88,27 @@ def check_capture_path(path: Path) -> int:
         kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device or special file"
         raise UserError(f"{path}: is {kind}, not a capture file (analyze reads a saved capture)")
     return st.st_size
+
+
+def check_pcap_version(path: Path, major: int, minor: int) -> None:
+    """A one-line refusal of a classic pcap header libpcap would not read."""
+    if (major, minor) not in PCAP_VERSIONS:
+        raise UserError(
+            f"{path}: unsupported pcap version {major}.{minor} in the file header "
+            "(libpcap reads 2.0 to 2.4)"
+        )
+
+
+def check_pcapng_section(path: Path, offset: int, header: bytes) -> None:
+    """A one-line refusal of a pcapng section header (`header`: its first 16 bytes) of a
+    version libpcap and tshark would not read; a header too short or of an unknown byte
+    order is left to the reader's damage check."""
+    endian = PCAPNG_BYTE_ORDER.get(header[8:12])
+    if len(header) < 16 or endian is None:
+        return
+    major, minor = struct.unpack(endian + "HH", header[12:16])
+    if (major, minor) not in PCAPNG_VERSIONS:
+        raise UserError(
+            f"{path}: unsupported pcapng version {major}.{minor} in the section header at "
+            f"byte {offset} (libpcap and tshark read 1.0 and 1.2)"
+        )

@@ -24,7 +24,13 @@ from typing import BinaryIO
 
 import numpy as np
 
-from closebench.capture.chunk import HEAD_BYTES, MAX_RECORD, RawChunk, ReadReport
+from closebench.capture.chunk import (
+    HEAD_BYTES,
+    MAX_RECORD,
+    RawChunk,
+    ReadReport,
+    check_pcap_version,
+)
 from closebench.capture.fast_headers import rows
 from closebench.capture.linktypes import SUPPORTED_LINKTYPES, unsupported_linktype
 from closebench.capture.record_offsets import walk_records
@@ -42,7 +48,9 @@ def _header(fh: BinaryIO, path: Path, magic: bytes) -> tuple[str, bool, int]:
     if len(rest) < 20:
         raise UserError(f"{path}: unreadable capture header (file shorter than a pcap header)")
     endian = ">" if magic in BIG_ENDIAN_MAGICS else "<"
-    linktype = struct.unpack(endian + "HHiIII", rest)[5] & 0x0FFFFFFF
+    major, minor, _zone, _sigfigs, _snaplen, linktype = struct.unpack(endian + "HHiIII", rest)
+    check_pcap_version(path, major, minor)
+    linktype &= 0x0FFFFFFF
     if linktype not in SUPPORTED_LINKTYPES:
         raise unsupported_linktype(path, linktype)
     return endian, magic in NANO_MAGICS, linktype

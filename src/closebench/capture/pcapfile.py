@@ -13,6 +13,7 @@ a file that is not a capture at all, or of a link type we cannot decode, is a Us
 
 from __future__ import annotations
 
+import functools
 import logging
 import struct
 from collections.abc import Iterator
@@ -31,6 +32,8 @@ from closebench.capture.chunk import (
     RawChunk,
     ReadReport,
     check_capture_path,
+    check_pcap_version,
+    check_pcapng_section,
 )
 from closebench.capture.pcap_records import iter_pcap_chunks
 from closebench.errors import UserError
@@ -44,8 +47,9 @@ def _open_reader(fh: BinaryIO, path: Path) -> tuple[Any, bool]:
         raise UserError(f"{path}: empty file (0 bytes), not a capture")
     if magic in PCAP_MAGICS:
         cls, is_ng = RawPcapReader, False
+        _check_header_version(fh, path, magic)
     elif magic == PCAPNG_MAGIC:
-        cls, is_ng = RawPcapNgReader, True
+        cls, is_ng = _version_checked(RawPcapNgReader), True
     else:
         raise UserError(
             f"{path}: not a pcap or pcapng file (magic bytes {magic.hex()}); "
@@ -56,8 +60,36 @@ def _open_reader(fh: BinaryIO, path: Path) -> tuple[Any, bool]:
         reader = object.__new__(cls)
         reader.__init__(str(path), fh, magic)
         return reader, is_ng
+    except UserError:
+        raise
     except Exception as exc:  # scapy raises its own exception types for broken headers
         raise UserError(f"{path}: unreadable capture header ({exc})") from None
+
+
+def _check_header_version(fh: BinaryIO, path: Path, magic: bytes) -> None:
+    """Refuse a classic pcap header of a version libpcap refuses (scapy reads any)."""
+    versions = fh.read(4)
+    fh.seek(4)
+    if len(versions) == 4:
+        endian = ">" if magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d") else "<"
+        check_pcap_version(path, *struct.unpack(endian + "HH", versions))
+
+
+@functools.cache
+def _version_checked(reader_cls: type) -> type:
+    """scapy's pcapng reader, refusing every section (the first and any later one) of a
+    version libpcap and tshark refuse: scapy checks only the major version, and at a later
+    section it ends the file quietly."""
+
+    class VersionCheckedPcapNgReader(reader_cls):  # type: ignore[misc, valid-type]
+        def _read_block_shb(self) -> None:
+            start = self.f.tell() - 4  # the block type (the file's magic) is already read
+            header = PCAPNG_MAGIC + self.f.read(12)
+            self.f.seek(start + 4)
+            check_pcapng_section(Path(self.filename), start, header)
+            super()._read_block_shb()
+
+    return VersionCheckedPcapNgReader
 
 
 @dataclass(frozen=True)
@@ -140,6 +172,8 @@ def _read_records(
                 report.damaged(path, record_start, why)
             fh.seek(record_start)  # a partial record header was consumed: report it
             break
+        except UserError:
+            raise
         except Exception as exc:  # corrupt block structure inside a pcapng
             report.damaged(path, record_start, " ".join(str(exc).split()))
             break

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from closebench import paths
 from closebench.bench import netsetup
 from closebench.bench.links import load_link
-from closebench.bench.variant_build import resolve
+from closebench.bench.variant_build import SOURCES_HINT, resolve, sources_missing
 from closebench.commands.source_flags import add_source_flags
 from closebench.commands.speed_flags import add_speed_flag
 from closebench.pipeline.session import bring_up
@@ -56,6 +56,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         variant = variant.with_lwip(args.lwip)
     mode = "approximation" if args.lwip else args.source_mode
     variant, build = resolve(variant, mode)
+    if sources_missing([build]):
+        print(SOURCES_HINT)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     cell = paths.results_dir() / f"bench-up-{stamp}-{variant.name}"
     duration = args.minutes * 60

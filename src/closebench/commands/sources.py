@@ -59,6 +59,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         for archive in archives_of(variant.source):
             found = exact_source.find_archive(archive)
             print(f"  {'present' if found else 'MISSING'}  {archive.filename}")
+            if not found:  # the whole story per archive: where, and the ways to get it
+                print(f"    {exact_source.missing_hint(archive)}")
     return 0
 
 

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from closebench.load.locust_command import locust_command
 from closebench.load.outputs import finalize_load_outputs
 from closebench.load.profiles import LoadProfile
 from closebench.load.ramp import ramp_summary
+from closebench.pipeline.cell_inside import LOAD_STARTED
 from closebench.schema import RESULT_SCHEMA_VERSION, write_json
 from closebench.variants.manifest import Variant
 
@@ -83,8 +85,15 @@ def device_spec(
     )
 
 
-def measure(plan: CellPlan, binary: Path, cell_dir: Path) -> dict[str, Any]:
-    """Record the cell inside a fresh sandbox; returns inner.json (status and counters)."""
+def measure(
+    plan: CellPlan,
+    binary: Path,
+    cell_dir: Path,
+    on_load_start: Callable[[CellPlan], None] | None = None,
+) -> dict[str, Any]:
+    """Record the cell inside a fresh sandbox; returns inner.json (status and counters).
+
+    on_load_start is called once the sandbox says the load has started (locust launched)."""
     cell_dir.mkdir(parents=True, exist_ok=False)
     bound_s = plan.run_time_s + plan.cooldown_s + 90
     argv, env = locust_command(
@@ -106,8 +115,11 @@ def measure(plan: CellPlan, binary: Path, cell_dir: Path) -> dict[str, Any]:
         [sys.executable, "-m", "closebench.pipeline.cell_inside", str(spec_path)],
         log=cell_dir / "sandbox.log",
     )
+    started = time.monotonic()
     try:
-        box.wait(bound_s)
+        if box.wait_for_output(LOAD_STARTED.encode(), bound_s) and on_load_start is not None:
+            on_load_start(plan)
+        box.wait(max(0.0, bound_s - (time.monotonic() - started)))
     except subprocess.TimeoutExpired:
         pass
     finally:
@@ -244,11 +256,16 @@ def analyse(
     return json.loads(metrics_path.read_text())
 
 
-def run_cell(plan: CellPlan, binary: Path, run_dir: Path) -> dict[str, Any]:
+def run_cell(
+    plan: CellPlan,
+    binary: Path,
+    run_dir: Path,
+    on_load_start: Callable[[CellPlan], None] | None = None,
+) -> dict[str, Any]:
     """Measure and analyse one cell; returns how it went (plan.record() adds who it is)."""
     cell_dir = run_dir / plan.id
     started = time.time()
-    inner = measure(plan, binary, cell_dir)
+    inner = measure(plan, binary, cell_dir, on_load_start)
     status = inner.get("status", "failed: no status")
     if status == "interrupted":
         return {"status": status}

@@ -22,6 +22,9 @@ from closebench.errors import UserError
 from closebench.schema import write_json
 
 MARKER = b"closebench cooldown-end marker"
+# Printed (to sandbox.log) the moment locust is started: the orchestrator's sign that this
+# cell's load phase has begun (cell.measure turns it into the run's "load started" line).
+LOAD_STARTED = "load started"
 
 
 class Stop(Exception):
@@ -57,6 +60,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                 proc = subprocess.Popen(
                     load["argv"], env=load["env"], cwd=cell, stdout=log, stderr=subprocess.STDOUT
                 )
+                print(LOAD_STARTED, flush=True)
                 try:
                     result["locust_exit"] = proc.wait(load["timeout_s"])
                 except subprocess.TimeoutExpired:

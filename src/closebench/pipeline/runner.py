@@ -246,13 +246,15 @@ def build_devices(matrix: Matrix, log: Callable[[str], None]) -> dict[tuple[str,
 
     The Linux reference uses cbdev as its link only.
     """
-    from closebench.bench.variant_build import resolve
+    from closebench.bench.variant_build import SOURCES_HINT, resolve, sources_missing
 
     builds: dict[tuple[str, str | None], Any] = {}
     for plan in matrix.cells():
         key = (plan.variant.name, plan.lwip)
         if key not in builds:
             builds[key] = resolve(plan.variant, matrix.source_mode, log)  # type: ignore[arg-type]
+    if sources_missing([build for _variant, build in builds.values()]):
+        log(SOURCES_HINT)
     return builds
 
 
@@ -319,12 +321,17 @@ def verify_variants(
     def one(variant: Variant) -> tuple[str, list[str]]:
         try:
             mode = "exact" if variant.exact else "approximation"  # the build the cells use
+            # one line per variant here; each probe's lines are in probes/<variant>.json
             data = run_probes(
-                variant, None, out, log=log, max_observe_s=observe_s, source_mode=mode
-            )
+                variant, None, out, log=lambda _line: None, max_observe_s=observe_s,
+                source_mode=mode,
+            )  # fmt: skip
         except UserError as exc:
             return variant.label, [f"probes could not run: {exc}"]
-        return variant.label, failures(data)
+        bad = failures(data)
+        rows = data.get("results") or []
+        log(f"verify {variant.label}: {len(rows)} behaviours measured, {len(bad)} contradictions")
+        return variant.label, bad
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         return dict(pool.map(one, variants.values()))
@@ -373,7 +380,7 @@ def run_matrix(
     paths_of = {key: build.path for key, (_variant, build) in builds.items()}
     keys_of = {key: getattr(build, "key", None) for key, (_variant, build) in builds.items()}
     finished = (
-        _cells_here(plans, paths_of, run, jobs)
+        _cells_here(plans, paths_of, run, jobs, lambda plan: log(f"{plan.id}: load started"))
         if cluster is None
         else _cells_on_cluster(plans, keys_of, run, jobs, cluster, shared_results)
     )
@@ -429,12 +436,17 @@ def _verify_before_measuring(
 
 
 def _cells_here(
-    plans: list[CellPlan], paths_of: dict[Any, Path], run: Run, jobs: int
+    plans: list[CellPlan],
+    paths_of: dict[Any, Path],
+    run: Run,
+    jobs: int,
+    on_load_start: Callable[[CellPlan], None],
 ) -> Iterator[tuple[CellPlan, dict[str, Any]]]:
     """Cells on this machine, `jobs` at once; (plan, manifest entry) as each finishes."""
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {
-            pool.submit(run_cell, p, paths_of[(p.variant.name, p.lwip)], run.dir): p for p in plans
+            pool.submit(run_cell, p, paths_of[(p.variant.name, p.lwip)], run.dir, on_load_start): p
+            for p in plans
         }
         try:
             for fut in as_completed(futures):
