@@ -119,7 +119,7 @@ def test_heap_budget_falls_with_time_wait_pcbs(bench: Path) -> None:
     box = up_variant(variant, bench)
     try:
         sequential_heads(box, 30)
-        time.sleep(0.5)
+        wait_answered(box)  # every close has had the device's answer: its PCBs are in TIME_WAIT
     finally:
         box.stop()
     tl = pd.read_csv(bench / "device.csv")
