@@ -62,11 +62,15 @@ def test_modelled_core_serves_back_to_back_requests_one_after_the_other(bench: P
     times, counters = _serve_two(bench / "model", ["--cpu", timing.device_spec()])
     assert len(times) == 2, times
     assert counters["cpu_busy_us"] > 0 and counters["cpu_queue_drop"] == 0
-    # between the two answers the core did at least the second request's work
+    # between the two answers the core did at least the second request's work. A loaded host
+    # wakes the device loop late and releases both at once: the first answer can leave up to
+    # cpu_late_max_us after its modelled time, which the spacing on the wire loses (the device
+    # program's own measure of it, so the check holds at any load and is exact on an idle one)
     (rs, ra), (ss, sa) = timing.costs["receive"], timing.costs["send"]
     least_s = (rs + ra + ss + sa) / 1e6
+    late_s = counters["cpu_late_max_us"] / 1e6
     gap = times[1] - times[0]
-    assert gap >= least_s - 0.0003, (gap, least_s)  # 0.3 ms: the host loop's wake-up slack
+    assert gap >= least_s - late_s - 0.0003, (gap, least_s, late_s)  # 0.3 ms: pcap stamp slack
 
 
 def test_host_speed_is_unchanged(bench: Path) -> None:
