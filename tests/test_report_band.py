@@ -109,6 +109,12 @@ def test_without_a_band_the_answer_says_so_in_one_line(tmp_path) -> None:
     assert band_section.status_line(run) == band_section.INTERRUPTED
 
 
+def test_a_seed_study_points_at_its_own_band(tmp_path) -> None:
+    run = _model_run(tmp_path, 30)
+    (run.run_dir / "seed.json").write_text("{}")  # the seed study's band is per hypothesis
+    assert band_section.status_line(run) == band_section.IN_SEED_STUDY
+
+
 def test_a_run_at_host_speed_is_labelled_so(tmp_path) -> None:
     run = _model_run(tmp_path, 30, speed="host")
     assert band_section.status_line(run).startswith(

@@ -28,6 +28,10 @@ from closebench.report.stats import condition_counts
 from closebench.variants.timing import HOST_LABEL, MODEL_SPEEDS
 
 NOT_MEASURED = "timing band not measured (run compare without --quick, or --timing-band)"
+IN_SEED_STUDY = (
+    "timing band: the seed study runs the band's ends as hypotheses of their own; each verdict "
+    "across the band is in 'The 2016 test' below"
+)
 INTERRUPTED = "timing band interrupted before it finished: not measured (run compare again)"
 END_WORDS = {"model": "the model", "model-slow": "the slow end", "model-fast": "the fast end"}
 ENDS = ("model-slow", "model-fast")  # in the order the answer names them
@@ -201,6 +205,8 @@ def status_line(run: RunData) -> str | None:
         )
     if (run.manifest.get("timing_band") or {}).get("state") == "interrupted":
         return INTERRUPTED
+    if (run.run_dir / "seed.json").is_file():
+        return IN_SEED_STUDY
     return NOT_MEASURED
 
 
