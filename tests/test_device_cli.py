@@ -20,7 +20,8 @@ from closebench.bench.device_build import build_device
 COLUMNS = (
     "epoch_s,t_ms,reason,led,listen,syn_rcvd,established,fin_wait_1,fin_wait_2,close_wait,"
     "closing,last_ack,time_wait,pcbs,mem_used,mem_max,memp_tcp_pcb_used,memp_tcp_seg_used,"
-    "memp_pbuf_used,alloc_fail,syn_dropped,culled,rx_frames,tx_frames,link_drop_in,link_drop_out"
+    "memp_pbuf_used,alloc_fail,syn_dropped,culled,rx_frames,tx_frames,link_drop_in,link_drop_out,"
+    "heap_free"
 )
 
 CLIENT = r"""

@@ -277,6 +277,6 @@ def test_exact_variant_switches_off_the_benchs_emulations(isolated: Path) -> Non
     exact = variant.as_exact()
     assert exact.device_args() == [
         "--close", "espconn", "--admission", "none", "--tw-cap", "0", "--cull-closing", "0",
-        "--heap-bytes", "21064",
+        "--heap-bytes", "21064", "--app", "readme",
     ]  # fmt: skip
     assert exact.emulation.known_differences == ("only this one",)
