@@ -118,7 +118,8 @@ def answer_sentences(said: list[str]) -> None:
     if rest:
         items += (
             f'<li style="font-style:italic">The first screen shows {len(shown)} of {len(said)} '
-            f"sentences; the other {len(rest)} are folded just below.</li>"
+            f"sentences; {'the other one is' if len(rest) == 1 else f'the other {len(rest)} are'} "
+            "folded just below.</li>"
         )
     show.display(show.HTML(f'<ul class="cb-answer">{items}</ul>'))
     if rest:
