@@ -136,19 +136,7 @@ def run_probes(
     log(f"probing {variant.label}: {', '.join(names)} ({min(jobs, len(names))} at a time)")
     with ThreadPoolExecutor(max(1, min(jobs, len(names)))) as pool:
         runs = list(pool.map(lambda n: _run_one(variant, n, binary, vdir, max_observe_s), names))
-    rows: list[dict[str, Any]] = []
-    probes_info: dict[str, Any] = {}
-    for run in runs:
-        probes_info[run["probe"]] = {k: run.get(k) for k in ("status", "duration_s", "wall_s")}
-        if run["status"] != "ok":
-            log(f"  {run['probe']}: {run['status']}")
-        for obs in run.get("observations") or []:
-            row = judge(variant, obs)
-            row["probe"] = run["probe"]
-            rows.append(row)
-            log(
-                f"  {_mark(row)} {row['behaviour']}: {row['measured']} (expected {row['expected']})"
-            )
+    probes_info, rows = _judge_runs(variant, runs, log)
     data = {
         "format": FORMAT_VERSION,
         "variant": variant.label,
@@ -164,6 +152,26 @@ def run_probes(
     }
     write_json(out_dir / f"{variant.label}.json", data)
     return data
+
+
+def _judge_runs(
+    variant: Variant, runs: list[dict[str, Any]], log: Callable[[str], None]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Each probe's status, and each observation judged against the manifest's [expect]."""
+    rows: list[dict[str, Any]] = []
+    probes_info: dict[str, Any] = {}
+    for run in runs:
+        probes_info[run["probe"]] = {k: run.get(k) for k in ("status", "duration_s", "wall_s")}
+        if run["status"] != "ok":
+            log(f"  {run['probe']}: {run['status']}")
+        for obs in run.get("observations") or []:
+            row = judge(variant, obs)
+            row["probe"] = run["probe"]
+            rows.append(row)
+            log(
+                f"  {_mark(row)} {row['behaviour']}: {row['measured']} (expected {row['expected']})"
+            )
+    return probes_info, rows
 
 
 def failures(data: dict[str, Any]) -> list[str]:
